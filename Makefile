@@ -1,0 +1,55 @@
+# Two commands for a newcomer: `make all` (set up, fetch data, run everything) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+RESULTS ?= results
+export KERAS_BACKEND ?= jax
+export PYTHONUNBUFFERED := 1
+
+.PHONY: all venv data theano mnist images som report quick bench test clean help
+
+all: venv data theano mnist images som report  ## set up, fetch data, run every script at full settings
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv and install requirements.txt
+
+data: venv  ## download MNIST and Caltech101 into the data folder if absent
+	$(PY) -m tp2.data
+
+theano: venv  ## Exercise 1 -> results/table1.*, random_check.*
+	$(PY) theano_tp2.py --results-dir $(RESULTS)
+
+mnist: venv  ## Exercise 2a -> results/table2.*
+	$(PY) keras_mnist.py --results-dir $(RESULTS)
+
+images: venv  ## Exercises 2b/2c -> results/grid_search.*, model_best.h5, figure2_model.png
+	$(PY) keras_imageTools.py --results-dir $(RESULTS)
+
+som: venv  ## SOM and ANOVA over the grid -> results/figure1_som.png, table3.*
+	$(PY) som_analysis.py --results-dir $(RESULTS)
+
+report: venv  ## results/REPORT.md from the files in results/
+	$(PY) make_report.py --results-dir $(RESULTS)
+
+quick: venv  ## every script with --quick into results-quick/
+	$(PY) theano_tp2.py --quick --results-dir results-quick
+	$(PY) keras_mnist.py --quick --results-dir results-quick
+	$(PY) keras_imageTools.py --quick --results-dir results-quick
+	$(PY) som_analysis.py --quick --results-dir results-quick
+
+bench: venv  ## benchmarks -> results/bench.md, bench.csv
+	$(PY) bench.py --results-dir $(RESULTS)
+
+test: venv  ## run the test suite
+	$(PY) -m pytest -q tests
+
+clean:  ## remove .venv and quick results (results/ is kept)
+	rm -rf $(VENV) results-quick .pytest_cache

@@ -1,0 +1,285 @@
+"""The data folder: where it is, fetching what is missing, and reading it.
+
+Layout (the same as `keras.datasets` and the Caltech101 archive give):
+
+    <data dir>/mnist.npz
+    <data dir>/101_ObjectCategories/<class>/*.jpg
+
+The folder is `--data-dir`, else `$TP2_DATA_DIR`, else `./data`. A missing file is
+downloaded from its official source with pooch and checked against its published hash;
+`TP2_OFFLINE=1` turns downloads off (the error then says what to put where).
+
+Decoded images are cached as `.npz` files (in `$TP2_CACHE_DIR`, else `~/.cache/tp2`),
+keyed by the folder, class names, size, colour mode and the list of files with their
+sizes and modification times: adding, removing or touching an image re-decodes.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tp2.cli import UserError
+
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+MNIST_HASH = "sha256:731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+CALTECH_URL = "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip?download=1"
+CALTECH_HASH = "md5:3138e1922a9193bfa496528edbbc45d0"
+CALTECH_INNER_TAR = "caltech-101/101_ObjectCategories.tar.gz"
+CALTECH_INNER_HASH = "md5:b224c7392d521a49829488ab0f1120d9"
+CALTECH_FOLDER = "101_ObjectCategories"
+DEFAULT_CLASSES = ("airplanes", "Motorbikes")
+MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
+CACHE_VERSION = 1
+
+
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def resolve_data_dir(data_dir=None):
+    """--data-dir, else $TP2_DATA_DIR, else ./data."""
+    return Path(data_dir or os.environ.get("TP2_DATA_DIR") or "data")
+
+
+def offline():
+    return os.environ.get("TP2_OFFLINE", "") not in ("", "0")
+
+
+def cache_dir():
+    return Path(os.environ.get("TP2_CACHE_DIR") or Path.home() / ".cache" / "tp2")
+
+
+# --- Downloads -----------------------------------------------------------------------
+
+
+def download(url, known_hash, folder, fname, what):
+    """Fetch `url` into folder/fname with pooch, checking `known_hash`; UserError on failure."""
+    import pooch
+
+    if offline():
+        raise UserError(
+            f"{what} not found in {folder} and downloads are off (TP2_OFFLINE); "
+            f"put it there or pass --data-dir"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create data folder {folder}: {error.strerror}; pass --data-dir")
+    print(f"downloading {what} from {url} ...", file=sys.stderr, flush=True)
+    try:
+        return Path(pooch.retrieve(url, known_hash, fname=fname, path=folder, progressbar=False))
+    except ValueError as error:  # pooch's hash mismatch
+        raise UserError(f"download of {what} failed its checksum ({error}); try again later")
+    except Exception as error:  # network errors come in many types
+        raise UserError(
+            f"could not download {what} from {url} ({type(error).__name__}); "
+            f"check the network or put the file in {folder}"
+        )
+
+
+def ensure_mnist(data_dir=None):
+    """Path of mnist.npz in the data folder, downloading it when absent."""
+    folder = resolve_data_dir(data_dir)
+    path = folder / "mnist.npz"
+    if not path.exists():
+        download(MNIST_URL, MNIST_HASH, folder, "mnist.npz", "MNIST (mnist.npz)")
+    return path
+
+
+def file_hash(path, algorithm):
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def extract_caltech_classes(archive, folder, classes):
+    """From caltech-101.zip, extract only <folder>/101_ObjectCategories/<class>/ for `classes`."""
+    archive, folder = Path(archive), Path(folder)
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        with zipfile.ZipFile(archive) as outer:
+            if CALTECH_INNER_TAR not in outer.namelist():
+                raise UserError(f"{archive} does not hold {CALTECH_INNER_TAR}; delete it and retry")
+            inner_path = Path(outer.extract(CALTECH_INNER_TAR, scratch))
+        algorithm, expected = CALTECH_INNER_HASH.split(":")
+        if file_hash(inner_path, algorithm) != expected:
+            raise UserError(f"{CALTECH_INNER_TAR} inside {archive} failed its checksum; delete it and retry")
+        wanted = tuple(f"{CALTECH_FOLDER}/{name}/" for name in classes)
+        with tarfile.open(inner_path) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(wanted)]
+            found = {m.name.split("/")[1] for m in members}
+            unknown = sorted(set(classes) - found)
+            if unknown:
+                raise UserError(f"class {', '.join(unknown)} is not in Caltech101; check --classes")
+            staging = Path(scratch) / "out"
+            tar.extractall(staging, members=members, filter="data")
+        target = folder / CALTECH_FOLDER
+        target.mkdir(exist_ok=True)
+        for name in classes:
+            if not (target / name).exists():
+                os.replace(staging / CALTECH_FOLDER / name, target / name)
+    return folder / CALTECH_FOLDER
+
+
+def ensure_caltech(data_dir=None, classes=DEFAULT_CLASSES):
+    """Path of 101_ObjectCategories/, downloading and extracting classes that are absent."""
+    folder = resolve_data_dir(data_dir)
+    root = folder / CALTECH_FOLDER
+    missing = [name for name in classes if not (root / name).is_dir()]
+    if not missing:
+        return root
+    archive = folder / "caltech-101.zip"
+    if not archive.exists():
+        if offline() or (root.is_dir() and any(root.iterdir())):
+            where = ", ".join(str(root / name) for name in missing)
+            raise UserError(
+                f"class folder not found: {where}; check --classes, or pass the --data-dir "
+                f"that holds {CALTECH_FOLDER}/"
+            )
+        archive = download(CALTECH_URL, CALTECH_HASH, folder, archive.name, "Caltech101 (caltech-101.zip)")
+    extract_caltech_classes(archive, folder, missing)
+    return root
+
+
+# --- Reading -------------------------------------------------------------------------
+
+
+def load_mnist(data_dir=None):
+    """(x_train, y_train), (x_test, y_test) as uint8 arrays, like keras.datasets.mnist."""
+    path = ensure_mnist(data_dir)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in MNIST_KEYS}
+    except Exception as error:
+        raise UserError(
+            f"{path} is not a readable MNIST file ({type(error).__name__}: {error}); "
+            f"delete it to download it again"
+        )
+    if arrays["x_train"].shape[1:] != (28, 28) or len(arrays["x_train"]) != len(arrays["y_train"]):
+        raise UserError(f"{path} does not hold 28x28 MNIST images; delete it to download it again")
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def list_class_files(root, classes):
+    """Sorted image paths per class; UserError for a missing or empty class folder."""
+    root = Path(root)
+    files = {}
+    for name in classes:
+        folder = root / name
+        if not folder.is_dir():
+            raise UserError(f"class folder not found: {folder}; check --classes or --data-dir")
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not paths:
+            raise UserError(f"class folder is empty: {folder}; put the class images there or delete it to download")
+        files[name] = paths
+    return files
+
+
+def decode_image(path, size, mode):
+    """One image as a (size, size[, 3]) uint8 array, or None when Pillow cannot read it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode).resize((size, size), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except Exception:
+        return None
+
+
+def cache_key(root, classes, size, mode, files):
+    listing = [
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for name in classes
+        for p in files[name]
+    ]
+    text = json.dumps([CACHE_VERSION, str(Path(root).resolve()), list(classes), size, mode, listing])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def load_image_classes(root, classes=DEFAULT_CLASSES, size=28, mode="L", use_cache=True):
+    """Images of `classes` under `root`, resized to size×size, and their labels.
+
+    Returns (images, labels, paths): images uint8 of shape (n, size, size) for mode "L"
+    or (n, size, size, 3) for "RGB"; labels int64 with the index of the class in
+    `classes`; paths of the images kept. Unreadable files are skipped with one warning
+    line each. Grayscale images are converted to `mode`.
+    """
+    if mode not in ("L", "RGB"):
+        raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}")
+    root = Path(root)
+    files = list_class_files(root, classes)
+    key = cache_key(root, classes, size, mode, files)
+    cached = cache_dir() / f"images-{key}.npz"
+    if use_cache and cached.exists():
+        try:
+            with np.load(cached, allow_pickle=False) as npz:
+                for path in npz["skipped"]:
+                    warn(f"skipped unreadable image {path}")
+                return npz["images"], npz["labels"], [Path(p) for p in npz["paths"]]
+        except Exception:
+            warn(f"ignoring damaged cache file {cached}")
+
+    images, labels, kept, skipped = [], [], [], []
+    for label, name in enumerate(classes):
+        for path in files[name]:
+            pixels = decode_image(path, size, mode)
+            if pixels is None:
+                warn(f"skipped unreadable image {path}")
+                skipped.append(str(path))
+                continue
+            images.append(pixels)
+            labels.append(label)
+            kept.append(path)
+    for label, name in enumerate(classes):
+        if label not in labels:
+            raise UserError(f"no readable image in {root / name}; check the files or delete the folder to download")
+    images = np.stack(images)
+    labels = np.asarray(labels, dtype=np.int64)
+    if use_cache:
+        save_cache(cached, images, labels, kept, skipped)
+    return images, labels, kept
+
+
+def save_cache(path, images, labels, paths, skipped):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as stream:
+            np.savez(
+                stream,
+                images=images,
+                labels=labels,
+                paths=np.asarray([str(p) for p in paths]),
+                skipped=np.asarray(skipped, dtype=str),
+            )
+        os.replace(temp, path)
+    except OSError as error:
+        warn(f"could not write image cache {path}: {error}")
+
+
+
+def main():
+    """`python -m tp2.data [--data-dir D]`: fetch whatever the scripts need and is absent."""
+    from tp2.cli import add_data_dir_option, make_parser
+
+    parser = make_parser("Fetch MNIST and Caltech101 (airplanes, Motorbikes) into the data folder if absent.")
+    add_data_dir_option(parser)
+    args = parser.parse_args()
+    mnist = ensure_mnist(args.data_dir)
+    root = ensure_caltech(args.data_dir)
+    print(f"data ready: {mnist} and {root}/{{{','.join(DEFAULT_CLASSES)}}}")
+
+
+if __name__ == "__main__":
+    from tp2.cli import run
+
+    run(main)

@@ -1,0 +1,107 @@
+"""Writing to results/ safely: a file appears whole or not at all.
+
+Every writer goes through a temporary file in the same folder and `os.replace`, so an
+interrupted run never leaves a half-written table and never loses the previous one.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from tp2.cli import UserError
+
+
+def results_dir(path):
+    """Create the results folder if needed and check it is writable."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create results folder {path}: {error.strerror}; pass --results-dir")
+    if not os.access(path, os.W_OK):
+        raise UserError(f"results folder {path} is not writable; pass another --results-dir")
+    return path
+
+
+def atomic_write(path, write):
+    """Call write(temp_path) and move the temporary file onto `path` when it succeeds."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path, text):
+    def write(temp):
+        Path(temp).write_text(text, encoding="utf-8")
+
+    return atomic_write(path, write)
+
+
+def write_csv(path, frame, float_format="%.6g"):
+    return atomic_write(path, lambda temp: frame.to_csv(temp, index=False, float_format=float_format))
+
+
+def save_figure(path, figure, dpi=120):
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda temp: figure.savefig(temp, dpi=dpi, bbox_inches="tight", format="png"))
+    plt.close(figure)
+    return path
+
+
+def markdown_table(frame):
+    """A GitHub Markdown table (pandas + tabulate) of already formatted cells."""
+    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def mean_sd(values, scale=1.0, digits=2, style="pm"):
+    """'mean ± sd' (style 'pm') or the report's 'mean (SD: sd)' (style 'report')."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float) * scale
+    mean = values.mean()
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    if style == "report":
+        return f"{mean:.{digits}f} (SD: {sd:.{digits}f})"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+LIBRARIES = ("numpy", "pytensor", "keras", "jax", "jaxlib", "h5py", "minisom", "statsmodels", "pandas", "pillow")
+
+
+def library_versions():
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def write_run_info(results, script, wall_time_s, settings):
+    """results/run_<script>.json: the command, settings, wall time, versions and date of a run."""
+    import datetime
+    import json
+    import platform
+    import sys
+
+    info = {
+        "script": script,
+        "command": " ".join(["python", *sys.argv]),
+        "settings": settings,
+        "wall_time_s": round(float(wall_time_s), 2),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "versions": library_versions(),
+    }
+    return write_text(Path(results) / f"run_{script}.json", json.dumps(info, indent=2, default=str) + "\n")
