@@ -7,7 +7,8 @@ Layout (the same as `keras.datasets` and the Caltech101 archive give):
 
 The folder is `--data-dir`, else `$TP2_DATA_DIR`, else `./data`. A missing file is
 downloaded from its official source with pooch and checked against its published hash;
-`TP2_OFFLINE=1` turns downloads off (the error then says what to put where).
+`TP2_OFFLINE=1` turns downloads off (the error then says what to put where);
+`TP2_MNIST_URL` / `TP2_CALTECH_URL` point at a mirror (the hashes are still checked).
 
 Decoded images are cached as `.npz` files (in `$TP2_CACHE_DIR`, else `~/.cache/tp2`),
 keyed by the folder, class names, size, colour mode and the list of files with their
@@ -89,7 +90,8 @@ def ensure_mnist(data_dir=None):
     folder = resolve_data_dir(data_dir)
     path = folder / "mnist.npz"
     if not path.exists():
-        download(MNIST_URL, MNIST_HASH, folder, "mnist.npz", "MNIST (mnist.npz)")
+        url = os.environ.get("TP2_MNIST_URL") or MNIST_URL
+        download(url, MNIST_HASH, folder, "mnist.npz", "MNIST (mnist.npz)")
     return path
 
 
@@ -144,7 +146,8 @@ def ensure_caltech(data_dir=None, classes=DEFAULT_CLASSES):
                 f"class folder not found: {where}; check --classes, or pass the --data-dir "
                 f"that holds {CALTECH_FOLDER}/"
             )
-        archive = download(CALTECH_URL, CALTECH_HASH, folder, archive.name, "Caltech101 (caltech-101.zip)")
+        url = os.environ.get("TP2_CALTECH_URL") or CALTECH_URL
+        archive = download(url, CALTECH_HASH, folder, archive.name, "Caltech101 (caltech-101.zip)")
     extract_caltech_classes(archive, folder, missing)
     return root
 

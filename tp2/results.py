@@ -12,14 +12,16 @@ from tp2.cli import UserError
 
 
 def results_dir(path):
-    """Create the results folder if needed and check it is writable."""
+    """Create the results folder if needed and check that a file can be written there."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"results folder {path} is a file, not a folder; pass another --results-dir")
     try:
         path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
     except OSError as error:
-        raise UserError(f"cannot create results folder {path}: {error.strerror}; pass --results-dir")
-    if not os.access(path, os.W_OK):
-        raise UserError(f"results folder {path} is not writable; pass another --results-dir")
+        raise UserError(f"results folder {path} is not writable ({error.strerror}); pass another --results-dir")
     return path
 
 

@@ -1,0 +1,50 @@
+"""Writing to the results folder: whole files or nothing, clear errors for bad folders."""
+
+import pandas as pd
+import pytest
+
+from tp2 import UserError
+from tp2.results import atomic_write, markdown_table, mean_sd, results_dir, write_csv, write_text
+
+
+def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path):
+    target = write_text(tmp_path / "table.md", "old table\n")
+
+    def broken_writer(temp):
+        with open(temp, "w") as stream:
+            stream.write("half a tab")
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken_writer)
+    assert target.read_text() == "old table\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.md"]
+
+
+def test_csv_round_trip(tmp_path):
+    frame = pd.DataFrame({"experiment": ["a", "b"], "acc": [0.5, 0.25]})
+    path = write_csv(tmp_path / "t.csv", frame)
+    assert pd.read_csv(path).equals(frame)
+
+
+def test_results_folder_errors(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        results_dir(tmp_path / "file")
+    with pytest.raises(UserError, match="not writable"):
+        results_dir(tmp_path / "file" / "below")
+    with pytest.raises(UserError, match="not writable"):
+        results_dir("/proc/self")
+    assert results_dir(tmp_path / "new" / "deeper").is_dir()
+
+
+def test_mean_sd_formats_and_uses_the_sample_sd():
+    assert mean_sd([0.9, 0.95, 1.0], scale=100) == "95.00 ± 5.00"
+    assert mean_sd([0.9, 0.95, 1.0], scale=100, style="report") == "95.00 (SD: 5.00)"
+    assert mean_sd([0.5]) == "0.50 ± 0.00"
+
+
+def test_markdown_table_keeps_cells_as_written():
+    text = markdown_table(pd.DataFrame({"x": ["0.980", "1"], "y": ["a", "b"]}))
+    lines = text.splitlines()
+    assert lines[0].replace(" ", "") == "|x|y|" and "0.980" in lines[2] and len(lines) == 4
