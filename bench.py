@@ -1,0 +1,166 @@
+"""Run every benchmark the project sets a target for and write results/bench.md + bench.csv.
+
+Each row is a ratio (min / median / max over `--repeats` runs) against its target, marked
+met or not met on the median:
+
+- PyTensor vs NumPy training time of the Table-1 models (target ≤ 1.0),
+- a Keras MNIST epoch vs the float32 GEMM bound measured in the same run (≤ 2.0),
+- a cached-array image trial vs the same trial decoding the folder every epoch (≥ 10),
+- the four scripts with --quick, wall time together / 3 minutes (≤ 1.0),
+- the four scripts at full settings, wall time / 60 minutes (≤ 1.0), read from the
+  run_<script>.json files that the full run wrote to the results folder.
+
+    python bench.py --results-dir results [--repeats 3] [--only NAME ...]
+"""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tp2.cli import UserError, add_data_dir_option, add_results_dir_option, make_parser, positive_int, run
+from tp2.data import resolve_data_dir
+from tp2.results import markdown_table, results_dir, write_csv, write_text
+
+BENCHMARK_MODULES = ("theano_vs_numpy", "mnist_gemm_bound", "image_cache_vs_decode")
+SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")
+QUICK_BUDGET_S = 3 * 60
+FULL_BUDGET_S = 60 * 60
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args():
+    parser = make_parser(__doc__.split("\n\n")[0])
+    add_data_dir_option(parser)
+    add_results_dir_option(parser)
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs per benchmark (default 3)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=[*BENCHMARK_MODULES, "quick_scripts", "full_scripts"],
+        help="run only these benchmarks",
+    )
+    return parser.parse_args()
+
+
+def ratio_row(benchmark, target, ratios, details):
+    ratios = np.asarray(ratios, dtype=float)
+    median = float(np.median(ratios))
+    limit = float(target.split()[-1])
+    return {
+        "benchmark": benchmark,
+        "target": target,
+        "ratio_min": float(ratios.min()),
+        "ratio_median": median,
+        "ratio_max": float(ratios.max()),
+        "met": median <= limit if target.startswith("≤") else median >= limit,
+        "details": details,
+    }
+
+
+def quick_scripts(repeats, data_dir):
+    """Wall time of the four --quick runs together, divided by the 3-minute budget."""
+    env = dict(os.environ, TP2_DATA_DIR=str(data_dir))
+    totals = []
+    for attempt in range(repeats):
+        with tempfile.TemporaryDirectory() as scratch:
+            start = time.perf_counter()
+            for script in SCRIPTS:
+                result = subprocess.run(
+                    [sys.executable, str(ROOT / f"{script}.py"), "--quick", "--results-dir", scratch],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+                if result.returncode != 0:
+                    raise UserError(f"{script}.py --quick failed: {result.stderr.strip().splitlines()[-1:]}")
+            totals.append(time.perf_counter() - start)
+        print(f"  quick scripts, run {attempt + 1}/{repeats}: {totals[-1]:.0f} s", flush=True)
+    return ratio_row(
+        "quick_scripts",
+        "≤ 1.0",
+        np.asarray(totals) / QUICK_BUDGET_S,
+        f"wall time of the four scripts with --quick, together, / {QUICK_BUDGET_S // 60} min",
+    )
+
+
+def full_scripts(folder):
+    """Total wall time of the full run (from run_<script>.json) / the 60-minute budget."""
+    walls = {}
+    for script in SCRIPTS:
+        path = folder / f"run_{script}.json"
+        if not path.exists():
+            return None
+        info = json.loads(path.read_text())
+        if "--quick" in info["command"]:
+            return None
+        walls[script] = info["wall_time_s"]
+    total = sum(walls.values())
+    parts = ", ".join(f"{k} {v / 60:.1f} min" for k, v in walls.items())
+    return ratio_row(
+        "full_scripts",
+        "≤ 1.0",
+        [total / FULL_BUDGET_S],
+        f"one full run ({parts}) / {FULL_BUDGET_S // 60} min",
+    )
+
+
+def write_outputs(folder, rows):
+    frame = pd.DataFrame(rows)
+    write_csv(folder / "bench.csv", frame)
+    shown = pd.DataFrame(
+        {
+            "Benchmark": frame["benchmark"],
+            "Target": frame["target"],
+            "Ratio min / median / max": [
+                f"{a:.2f} / {b:.2f} / {c:.2f}" for a, b, c in zip(frame["ratio_min"], frame["ratio_median"], frame["ratio_max"])
+            ],
+            "Met": ["met" if met else "**not met**" for met in frame["met"]],
+            "What the ratio is": frame["details"],
+        }
+    )
+    cpu = os.cpu_count()
+    text = (
+        "# Benchmarks\n\n"
+        f"Measured by `make bench` on a {cpu}-core machine; ratios, judged on the median.\n\n"
+        + markdown_table(shown)
+    )
+    write_text(folder / "bench.md", text)
+
+
+def main():
+    args = parse_args()
+    folder = results_dir(args.results_dir)
+    data_dir = resolve_data_dir(args.data_dir).resolve()
+    wanted = args.only or [*BENCHMARK_MODULES, "quick_scripts", "full_scripts"]
+    rows = []
+    for name in BENCHMARK_MODULES:
+        if name in wanted:
+            print(f"benchmark {name} ...", flush=True)
+            module = importlib.import_module(f"benchmarks.{name}")
+            rows += module.measure(data_dir, repeats=args.repeats)
+    if "quick_scripts" in wanted:
+        print("benchmark quick_scripts ...", flush=True)
+        rows.append(quick_scripts(args.repeats, data_dir))
+    if "full_scripts" in wanted:
+        row = full_scripts(folder)
+        if row is None:
+            print("full_scripts: no full-run run_<script>.json files in the results folder; run `make all` first")
+        else:
+            rows.append(row)
+    for row in rows:
+        print(f"  {row['benchmark']}: median ratio {row['ratio_median']:.2f} (target {row['target']}) "
+              f"{'met' if row['met'] else 'NOT met'}")
+    write_outputs(folder, rows)
+    print(f"wrote {folder / 'bench.md'}")
+
+
+if __name__ == "__main__":
+    run(main)
