@@ -43,7 +43,7 @@ ORIGINAL_TABLE2 = pd.DataFrame(
         ("iv_more_dropout", 0.9779, 0.9779, 0.814),
         ("v_no_dropout", 0.9821, 0.9821, 1.005),
     ],
-    columns=["experiment", "val_acc", "test_acc", "relative_improvement"],
+    columns=["experiment", "val_acc_2017", "test_acc_2017", "relative_improvement_2017"],
 )
 # Table 3 of the report: best configurations, single runs, ranked on test accuracy.
 ORIGINAL_TABLE3 = pd.DataFrame(
@@ -100,7 +100,7 @@ def table1_section(folder):
     lines = ["## Table 1 — Exercise 1 (PyTensor): airplanes vs Motorbikes, 28×28 grayscale\n"]
     if ours is None:
         return lines + [missing("table1.csv", "theano")]
-    merged = ORIGINAL_TABLE1.merge(ours, on="experiment", how="outer")
+    merged = ORIGINAL_TABLE1.merge(ours, on="experiment", how="left")
     rows = []
     for r in merged.itertuples():
         rows.append(
@@ -121,13 +121,12 @@ def table1_section(folder):
         for r in merged.itertuples()
         if beyond_spread(100 * r.test_acc_mean, 100 * r.test_acc_sd, r.test_acc, r.test_sd)
     ]
-    higher = (100 * merged["test_acc_mean"] > merged["test_acc"]).all()
+    higher = int((100 * merged["test_acc_mean"] > merged["test_acc"]).sum())
     best = merged.loc[merged["test_acc_mean"].idxmax(), "experiment"]
     spread = 100 * (ours["test_acc_mean"].max() - ours["test_acc_mean"].min())
     sentence = (
         f"Over {reps} repetitions with the same stratified split per repetition for the four models, "
-        f"test accuracy is {'higher than' if higher else 'not uniformly higher than'} in 2017 for every model"
-        f"{'' if higher else ' (see the table)'}; "
+        f"mean test accuracy is higher than in 2017 for {higher} of the {len(merged)} models; "
         + (
             f"the difference goes beyond the spread for {', '.join(differ)}"
             if differ
@@ -153,13 +152,13 @@ def table2_section(folder):
     lines = ["## Table 2 — Exercise 2a: the mnist_mlp example and five changes\n"]
     if ours is None:
         return lines + [missing("table2.csv", "mnist")]
-    merged = ORIGINAL_TABLE2.merge(ours, on="experiment", how="outer", suffixes=("_2017", ""))
+    merged = ORIGINAL_TABLE2.merge(ours, on="experiment", how="left")
     rows = []
     for r in merged.itertuples():
         rows.append(
             {
                 "Experiment": r.experiment,
-                "Val. acc. 2017 (= test)": f"{r.val_acc:.4f}",
+                "Val. acc. 2017 (= test)": f"{r.val_acc_2017:.4f}",
                 "Val. acc. now": f"{r.val_acc_mean:.4f} ± {r.val_acc_sd:.4f}",
                 "Test acc. 2017": f"{r.test_acc_2017:.4f}",
                 "Test acc. now": f"{r.test_acc_mean:.4f} ± {r.test_acc_sd:.4f}",

@@ -1,0 +1,62 @@
+"""make_report.py: original numbers beside ours, sentences generated from the numbers."""
+
+import json
+
+import pandas as pd
+from conftest import run_script
+
+
+def write_fake_results(folder):
+    folder.mkdir(exist_ok=True)
+    pd.DataFrame(
+        {
+            "experiment": ["batch", "minibatch", "minibatch_hidden_sigmoid", "minibatch_hidden_relu"],
+            "train_acc_mean": [0.99, 0.98, 0.99, 0.995],
+            "train_acc_sd": [0.001, 0.002, 0.001, 0.001],
+            "test_acc_mean": [0.975, 0.9481, 0.975, 0.976],
+            "test_acc_sd": [0.005, 0.006, 0.004, 0.004],
+            "time_s_mean": [1.0, 0.5, 0.7, 0.8],
+            "time_s_sd": [0.1, 0.05, 0.07, 0.08],
+            "repetitions": [10] * 4,
+        }
+    ).to_csv(folder / "table1.csv", index=False)
+    pd.DataFrame(
+        {
+            "experiment": ["original", "i_25pct_data", "ii_one_layer", "iii_sigmoid", "iv_more_dropout", "v_no_dropout"],
+            "val_acc_mean": [0.982, 0.965, 0.981, 0.979, 0.980, 0.981],
+            "val_acc_sd": [0.001] * 6,
+            "test_acc_mean": [0.983, 0.966, 0.9825, 0.978, 0.982, 0.9828],
+            "test_acc_sd": [0.001] * 6,
+            "relative_improvement": [1.0, 0.5, 0.97, 0.77, 0.94, 0.99],
+            "seeds": [5] * 6,
+        }
+    ).to_csv(folder / "table2.csv", index=False)
+    (folder / "run_theano_tp2.json").write_text(
+        json.dumps({"command": "python theano_tp2.py", "wall_time_s": 120.0, "date": "2026-11-27T00:00:00", "versions": {"numpy": "2"}})
+    )
+
+
+def test_report_puts_2017_numbers_beside_ours_and_judges_the_spread(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    completed = run_script("make_report.py", "--results-dir", results)
+    assert completed.returncode == 0, completed.stderr
+    report = (results / "REPORT.md").read_text()
+    assert "95.56 (SD: 0.94)" in report and "97.50 (SD: 0.50)" in report  # Table 1, 2017 and now
+    assert "0.9670" in report and "0.9660 ± 0.0010" in report  # Table 2, i_25pct_data
+    table1_sentence = next(line for line in report.splitlines() if line.startswith("Over 10 repetitions"))
+    # minibatch: 94.81 ± 1.04 then, 94.81 ± 0.60 now: within; batch: 95.56 ± 0.94 then, 97.50 ± 0.50 now: beyond
+    assert "beyond the spread for batch" in table1_sentence and "minibatch," not in table1_sentence
+    table2_sentence = next(line for line in report.splitlines() if line.startswith("With 5 seeds"))
+    assert "worst experiment is i_25pct_data" in table2_sentence
+    assert "Beyond one SD of the original: i_25pct_data, iii_sigmoid" in table2_sentence
+    assert "`table3.csv` is not in the results folder yet: run `make som`" in report
+    assert "python theano_tp2.py" in report and "2.0" in report
+
+
+def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
+    completed = run_script("make_report.py", "--results-dir", tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    report = (tmp_path / "REPORT.md").read_text()
+    for name, target in (("table1.csv", "theano"), ("table2.csv", "mnist"), ("h5_answer.md", "images")):
+        assert f"`{name}` is not in the results folder yet: run `make {target}`" in report
