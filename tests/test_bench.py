@@ -1,0 +1,30 @@
+"""bench.py's bookkeeping: ratios judged on the median against the target's direction."""
+
+import json
+
+import bench
+
+
+def test_ratio_rows_are_judged_on_the_median_in_the_targets_direction():
+    at_most = bench.ratio_row("pytensor_vs_numpy", "≤ 1.0", [0.5, 0.9, 1.7], "x")
+    assert (at_most["ratio_min"], at_most["ratio_median"], at_most["ratio_max"]) == (0.5, 0.9, 1.7)
+    assert at_most["met"] is True
+    assert bench.ratio_row("a", "≤ 1.0", [0.5, 1.1, 1.2], "x")["met"] is False
+    assert bench.ratio_row("cache", "≥ 10", [8.0, 12.0, 30.0], "x")["met"] is True
+    assert bench.ratio_row("cache", "≥ 10", [8.0, 9.0, 30.0], "x")["met"] is False
+
+
+def test_full_run_row_comes_from_the_run_files_and_ignores_quick_runs(tmp_path):
+    for i, script in enumerate(bench.SCRIPTS):
+        (tmp_path / f"run_{script}.json").write_text(json.dumps({"command": f"python {script}.py", "wall_time_s": 600.0 * (i + 1)}))
+    row = bench.full_scripts(tmp_path)
+    assert row["ratio_median"] == 6000.0 / 3600.0 and row["met"] is False
+    (tmp_path / "run_som_analysis.json").write_text(json.dumps({"command": "python som_analysis.py --quick", "wall_time_s": 1.0}))
+    assert bench.full_scripts(tmp_path) is None
+
+
+def test_bench_writes_markdown_and_csv(tmp_path):
+    rows = [bench.ratio_row("cache", "≥ 10", [12.0, 14.0, 15.0], "cached / decoded")]
+    bench.write_outputs(tmp_path, rows)
+    assert "12.00 / 14.00 / 15.00" in (tmp_path / "bench.md").read_text()
+    assert (tmp_path / "bench.csv").read_text().splitlines()[0].startswith("benchmark,target,ratio_min")
