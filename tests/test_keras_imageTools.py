@@ -1,0 +1,320 @@
+"""keras_imageTools.py: grid, augmentation, kill-and-resume, HDF5 round trips, Dask, Figure 2, a quick run."""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, assert_clean_error, run_script
+
+import keras_imageTools as kit
+
+CONFIG = {"augmentation": 0, "n1": 16, "n2": 8, "dropout": 0.0, "activation": "relu"}
+
+
+def class_folders(root, per_class=24, size=48):
+    """Two separable classes of generated JPEGs: dark left half vs dark right half."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("airplanes", "Motorbikes")):
+        folder = root / "101_ObjectCategories" / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            image = rng.integers(150, 256, (size, size, 3), dtype=np.uint8)
+            half = slice(0, size // 2) if label == 0 else slice(size // 2, size)
+            image[:, half] //= 4
+            Image.fromarray(image).save(folder / f"image_{i:04d}.jpg", quality=95)
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    return class_folders(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def small_images(small_data):
+    images, labels, _ = kit.read_images(small_data / "101_ObjectCategories", ("airplanes", "Motorbikes"))
+    return images, labels
+
+
+def read_trials(path):
+    with h5py.File(path, "r") as h5:
+        return h5["trials"][()], dict(h5.attrs)
+
+
+# --- The grid ------------------------------------------------------------------------
+
+
+def test_the_grid_is_the_reports_full_factorial():
+    configs = kit.configurations(kit.GRID)
+    assert len(configs) == 240
+    assert len({kit.config_key(c) for c in configs}) == 240
+    assert kit.GRID == {
+        "augmentation": [0, 1], "n1": [16, 32, 64, 128], "n2": [0, 16, 32, 64, 128],
+        "dropout": [0.0, 0.1, 0.2], "activation": ["sigmoid", "relu"],
+    }
+    assert all(set(c) == set(kit.FACTORS) for c in configs)
+
+
+@pytest.mark.parametrize("n2", [0, 32])
+def test_model_is_rescaling_flatten_dense_dropout_and_a_sigmoid_output(n2):
+    config = dict(CONFIG, n1=64, n2=n2, dropout=0.1, activation="sigmoid")
+    model = kit.build_model(config, seed=0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    expected = ["Rescaling", "Flatten", "Dense", "Dropout"] + (["Dense", "Dropout"] if n2 else []) + ["Dense"]
+    assert kinds == expected
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [64] + ([n2] if n2 else []) + [1]
+    assert [layer.activation.__name__ for layer in dense] == ["sigmoid"] * (1 + bool(n2)) + ["sigmoid"]
+    assert model.input_shape == (None, 64, 64, 3)
+    x = np.full((1, 64, 64, 3), 255, np.float32)
+    rescaled = model.layers[0](x)
+    assert float(keras.ops.max(rescaled)) == pytest.approx(1.0)
+
+
+def test_augmentation_changes_images_only_in_training():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 64, 64, 3)).astype("float32")
+    augment = kit.augmentation_layers(seed=0)
+    inference = keras.ops.convert_to_numpy(augment(images, training=False))
+    training = keras.ops.convert_to_numpy(augment(images, training=True))
+    assert np.array_equal(inference, images)
+    assert not np.allclose(training, images)
+    assert training.shape == images.shape
+
+
+def test_augmented_copies_differ_from_each_other_and_are_cached(small_images):
+    images = np.repeat(np.repeat(small_images[0][:6], 1, axis=0), 1, axis=0)
+    pool = kit.augmented_copies(images, copies=2, seed=3, key="test-pool")
+    assert pool.shape == (2, *images.shape) and pool.dtype == np.uint8
+    assert not np.array_equal(pool[0], pool[1]) and not np.array_equal(pool[0], images)
+    assert np.array_equal(kit.augmented_copies(images, copies=2, seed=3, key="test-pool"), pool)
+
+
+def test_split_is_stratified_70_10_20_and_disjoint(small_images):
+    _, labels = small_images
+    split = kit.split_indices(labels, seed=1)
+    everything = np.concatenate(list(split.values()))
+    assert len(everything) == len(set(everything)) == len(labels)
+    assert [len(split[k]) for k in ("train", "val", "test")] == pytest.approx(
+        [0.7 * len(labels), 0.1 * len(labels), 0.2 * len(labels)], abs=2)
+    for part in split.values():
+        assert set(labels[part]) == {0, 1}
+
+
+# --- The grid file and resuming -------------------------------------------------------
+
+
+def test_rows_survive_the_h5_file_and_another_grid_is_refused(tmp_path):
+    definition = {"factors": kit.QUICK_GRID, "max_epochs": 3}
+    rows = [dict(CONFIG, seed=s, val_acc=0.5 + s / 10, test_acc=0.25, epochs=3, train_time_s=1.5) for s in (0, 1)]
+    kit.write_grid_file(tmp_path / "grid_search.h5", rows, definition)
+    assert kit.read_grid_file(tmp_path / "grid_search.h5", definition) == rows
+    trials, attrs = read_trials(tmp_path / "grid_search.h5")
+    assert trials.dtype == kit.TRIAL_DTYPE and json.loads(attrs["grid"]) == definition
+    assert "keras" in json.loads(attrs["versions"]) and attrs["date"]
+    with pytest.raises(kit.UserError, match="different grid"):
+        kit.read_grid_file(tmp_path / "grid_search.h5", dict(definition, max_epochs=4))
+
+
+def start_grid(data, results, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "keras_imageTools.py"), "--quick", "--seeds", "2", "--epochs", "2",
+         "--data-dir", str(data), "--results-dir", str(results), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, TP2_OFFLINE="1"),
+    )
+
+
+def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, tmp_path):
+    results = tmp_path / "results"
+    process = start_grid(small_data, results)
+    finished = 0
+    for line in process.stdout:
+        finished += line.startswith("trial ")
+        if finished == 3:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert finished == 3, "the grid ended before it could be interrupted"
+    trials, _ = read_trials(results / "grid_search.h5")
+    assert 3 <= len(trials) < 8  # every finished trial was already on disk
+    before = {(kit.config_key(r), r["seed"]): r for r in kit.array_to_rows(trials)}
+
+    process = start_grid(small_data, results)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    assert f"resuming: {len(trials)} trials already in" in output
+    trials, _ = read_trials(results / "grid_search.h5")
+    pairs = [(kit.config_key(r), r["seed"]) for r in kit.array_to_rows(trials)]
+    expected = {(kit.config_key(c), s) for c in kit.configurations(kit.QUICK_GRID) for s in (0, 1)}
+    assert len(pairs) == len(set(pairs)) == 8 and set(pairs) == expected
+    after = {(kit.config_key(r), r["seed"]): r for r in kit.array_to_rows(trials)}
+    assert all(after[key] == row for key, row in before.items())  # finished trials were not rerun
+    csv = pd.read_csv(results / "grid_search.csv")
+    assert len(csv) == 8 and list(csv.columns) == list(kit.TRIAL_DTYPE.names)
+
+
+def test_parallel_jobs_give_the_same_rows_as_one_job(small_images):
+    images, labels = small_images
+    todo = [(dict(CONFIG, n1=n1), 0) for n1 in (8, 16)]
+    serial = argparse.Namespace(jobs=1, dask=None, epochs=2)
+    parallel = argparse.Namespace(jobs=2, dask=None, epochs=2)
+    one = sorted(kit.run_trials(todo, images, labels, None, serial), key=lambda r: r["n1"])
+    two = sorted(kit.run_trials(todo, images, labels, None, parallel), key=lambda r: r["n1"])
+    for a, b in zip(one, two):
+        assert (a["val_acc"], a["test_acc"], a["epochs"]) == (b["val_acc"], b["test_acc"], b["epochs"])
+
+
+def test_trials_run_on_a_dask_cluster(small_data, tmp_path, monkeypatch):
+    from distributed import LocalCluster
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the workers import keras_imageTools
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        result = run_script("keras_imageTools.py", "--quick", "--seeds", "1", "--epochs", "2",
+                            "--data-dir", small_data, "--results-dir", tmp_path, "--dask", cluster.scheduler_address,
+                            env={"TP2_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"trials on Dask at {cluster.scheduler_address}" in result.stdout
+    trials, _ = read_trials(tmp_path / "grid_search.h5")
+    assert len(trials) == len(kit.configurations(kit.QUICK_GRID))
+
+
+def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
+    result = run_script("keras_imageTools.py", "--quick", "--dask", "tcp://127.0.0.1:9", "--results-dir", tmp_path)
+    assert_clean_error(result, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+# --- 2c: HDF5 -------------------------------------------------------------------------
+
+
+def test_h5_model_loads_with_the_same_predictions(small_images, tmp_path):
+    images, labels = small_images
+    model, split, _ = kit.train_model(CONFIG, 0, images, labels, epochs=2)
+    path = kit.save_model_h5(model, tmp_path / "model.h5")
+    groups, attributes = kit.h5_groups(path)
+    assert any(g.startswith("model_weights") for g in groups)
+    assert any(g.startswith("optimizer_weights") for g in groups)
+    assert "model_config" in attributes
+    loaded = keras.models.load_model(path)
+    x = images[split["test"]]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    name, kernel, _ = kit.first_kernel(path)
+    assert kernel.shape == (64 * 64 * 3, CONFIG["n1"]) and np.array_equal(kernel, model.get_weights()[0])
+
+
+def test_training_resumes_from_the_h5_file_as_if_never_stopped(small_images, tmp_path):
+    images, labels = small_images
+    x, y = images.astype("float32"), labels.astype("float32")
+
+    def fresh():
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(5)
+        return kit.build_model(CONFIG, seed=5)
+
+    straight = fresh()
+    straight.fit(x, y, batch_size=16, epochs=5, shuffle=False, verbose=0)
+    broken = fresh()
+    broken.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    broken.save(tmp_path / "halfway.h5")
+    resumed = kit.load_model_h5(tmp_path / "halfway.h5")
+    assert int(resumed.optimizer.iterations) == int(broken.optimizer.iterations)
+    resumed.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # without the optimizer state (a fresh Adam) the weights do differ: the test can fail
+    restarted = fresh()
+    restarted.set_weights(broken.get_weights())
+    restarted.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    assert not all(np.allclose(a, b, rtol=1e-4, atol=1e-5)
+                   for a, b in zip(straight.get_weights(), restarted.get_weights()))
+
+
+def test_plain_load_model_keeps_the_weights_but_not_the_adam_state(small_images, tmp_path):
+    """Why load_model_h5 exists: keras.models.load_model drops the saved optimizer moments."""
+    images, labels = small_images
+    model = kit.build_model(CONFIG, seed=0)
+    model.fit(images.astype("float32"), labels.astype("float32"), epochs=1, verbose=0)
+    model.save(tmp_path / "model.h5")
+    plain = keras.models.load_model(tmp_path / "model.h5")
+    complete = kit.load_model_h5(tmp_path / "model.h5")
+    assert len(complete.optimizer.variables) == len(model.optimizer.variables)
+    for a, b in zip(complete.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    assert len(plain.optimizer.variables) < len(model.optimizer.variables)
+
+
+def test_figure2_falls_back_to_dot_source_without_graphviz(tmp_path, monkeypatch, capsys):
+    model = kit.build_model(CONFIG, seed=0)
+    monkeypatch.setattr(kit.shutil, "which", lambda name: None)
+    written = kit.write_figure2(model, tmp_path)
+    assert written == tmp_path / "figure2_model.dot"
+    assert "digraph" in written.read_text() and "dense" in written.read_text()
+    assert "dot -Tpng" in capsys.readouterr().out
+    assert not (tmp_path / "figure2_model.png").exists()
+
+
+# --- A quick run on the real images ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_run(real_data_dir, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    started = time.perf_counter()
+    result = run_script("keras_imageTools.py", "--quick", "--results-dir", results,
+                        env={"TP2_DATA_DIR": str(real_data_dir), "TP2_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, results, time.perf_counter() - started
+
+
+def test_quick_run_on_caltech_reaches_the_accuracy_band(quick_run):
+    _, results, _ = quick_run
+    grid = pd.read_csv(results / "grid_search.csv")
+    assert len(grid) == len(kit.configurations(kit.QUICK_GRID)) * kit.QUICK_SEEDS
+    summary = pd.read_csv(results / "grid_summary.csv")
+    assert summary["val_mean"].is_monotonic_decreasing
+    assert summary.loc[0, "test_mean"] >= 0.95
+    assert grid["test_acc"].min() >= 0.85
+
+
+def test_quick_run_writes_the_model_the_h5_answer_and_figure2(quick_run):
+    result, results, _ = quick_run
+    model = keras.models.load_model(results / "model_best.h5")
+    assert model.output_shape == (None, 1)
+    answer = (results / "h5_answer.md").read_text()
+    for fragment in ("model_weights", "optimizer_weights", "150 MB", "gzip", ".keras", "True"):
+        assert fragment in answer
+    figure = results / "figure2_model.png"
+    assert figure.exists() or (results / "figure2_model.dot").exists()
+    lines = [line for line in result.stdout.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 8 and all("ETA" in line and "val " in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_options():
+    result = run_script("keras_imageTools.py", "--help")
+    assert result.returncode == 0
+    for option in ("--data-dir", "--results-dir", "--classes", "--seeds", "--seed", "--epochs", "--jobs",
+                   "--dask", "--quick"):
+        assert option in result.stdout
+
+
+def test_cache_vs_decode_benchmark_reports_ratios_at_equal_accuracy(real_data_dir):
+    from benchmarks import image_cache_vs_decode
+
+    rows = image_cache_vs_decode.measure(real_data_dir, repeats=1, epochs=2, configs=image_cache_vs_decode.CONFIGS[:1])
+    (row,) = rows
+    assert set(row) == {"benchmark", "target", "ratio_min", "ratio_median", "ratio_max", "met", "details"}
+    assert 1.0 < row["ratio_median"] < 1000 and row["met"] == (row["ratio_median"] >= 10)
+    assert "same weights: True" in row["details"]
