@@ -177,41 +177,20 @@ def decode(path, size=IMAGE_SIZE):
     return keras.utils.img_to_array(image, dtype="uint8")
 
 
+def decode_or_none(path, size, mode="RGB"):
+    try:
+        return decode(path, size)
+    except Exception:  # PIL raises several types for broken files
+        return None
+
+
 def read_images(root, classes, size=IMAGE_SIZE):
     """(images uint8 (n, size, size, 3), labels int64, paths) read with keras.utils.load_img.
 
     Unreadable files are skipped with a warning line naming them. The decoded arrays are
     cached across processes (keyed by the file list, sizes and modification times).
     """
-    files = tp2_data.list_class_files(root, classes)
-    key = tp2_data.cache_key(root, classes, size, READER, files)
-    cached = tp2_data.cache_dir() / f"images-{key}.npz"
-    if cached.exists():
-        try:
-            with np.load(cached, allow_pickle=False) as npz:
-                for path in npz["skipped"]:
-                    tp2_data.warn(f"skipped unreadable image {path}")
-                return npz["images"], npz["labels"], [Path(p) for p in npz["paths"]]
-        except Exception:
-            tp2_data.warn(f"ignoring damaged cache file {cached}")
-    images, labels, kept, skipped = [], [], [], []
-    for label, name in enumerate(classes):
-        for path in files[name]:
-            try:
-                image = decode(path, size)
-            except Exception:  # PIL raises several types for broken files
-                tp2_data.warn(f"skipped unreadable image {path}")
-                skipped.append(str(path))
-                continue
-            images.append(image)
-            labels.append(label)
-            kept.append(path)
-    for label, name in enumerate(classes):
-        if label not in labels:
-            raise UserError(f"no readable image in {Path(root) / name}; check the files")
-    images, labels = np.stack(images), np.asarray(labels, dtype=np.int64)
-    tp2_data.save_cache(cached, images, labels, kept, skipped)
-    return images, labels, kept
+    return tp2_data.load_image_classes(root, tuple(classes), size, mode="RGB", decoder=decode_or_none, reader=READER)
 
 
 def augmentation_layers(seed):

@@ -208,19 +208,23 @@ def cache_key(root, classes, size, mode, files):
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def load_image_classes(root, classes=DEFAULT_CLASSES, size=28, mode="L", use_cache=True):
+def load_image_classes(root, classes=DEFAULT_CLASSES, size=28, mode="L", use_cache=True,
+                       decoder=None, reader=None):
     """Images of `classes` under `root`, resized to size×size, and their labels.
 
     Returns (images, labels, paths): images uint8 of shape (n, size, size) for mode "L"
     or (n, size, size, 3) for "RGB"; labels int64 with the index of the class in
     `classes`; paths of the images kept. Unreadable files are skipped with one warning
-    line each. Grayscale images are converted to `mode`.
+    line each. Grayscale images are converted to `mode`. `decoder(path, size, mode)`
+    reads one file (None when it cannot; default `decode_image`, Pillow); another decoder
+    names itself with `reader`, which goes into the cache key in place of the mode.
     """
+    decoder = decoder or decode_image
     if mode not in ("L", "RGB"):
         raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}")
     root = Path(root)
     files = list_class_files(root, classes)
-    key = cache_key(root, classes, size, mode, files)
+    key = cache_key(root, classes, size, reader or mode, files)
     cached = cache_dir() / f"images-{key}.npz"
     if use_cache and cached.exists():
         try:
@@ -234,7 +238,7 @@ def load_image_classes(root, classes=DEFAULT_CLASSES, size=28, mode="L", use_cac
     images, labels, kept, skipped = [], [], [], []
     for label, name in enumerate(classes):
         for path in files[name]:
-            pixels = decode_image(path, size, mode)
+            pixels = decoder(path, size, mode)
             if pixels is None:
                 warn(f"skipped unreadable image {path}")
                 skipped.append(str(path))
