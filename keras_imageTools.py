@@ -489,7 +489,11 @@ def run_grid(results, grid, definition, images, labels, pool, args):
 
 
 def summarise(rows):
-    """Mean ± SD per configuration, best first by mean validation accuracy."""
+    """Mean ± SD per configuration, best first by mean validation accuracy.
+
+    Ties go to the smaller validation SD, then to grid order (as Table 3 ranks them);
+    the test accuracy never decides.
+    """
     frame = pd.DataFrame(rows)
     summary = frame.groupby(list(FACTORS), as_index=False).agg(
         seeds=("seed", "count"),
@@ -500,7 +504,7 @@ def summarise(rows):
         epochs_mean=("epochs", "mean"),
         time_mean_s=("train_time_s", "mean"),
     )
-    return summary.sort_values(["val_mean", "test_mean"], ascending=False, kind="stable").reset_index(drop=True)
+    return summary.sort_values(["val_mean", "val_sd"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 def summary_markdown(summary, frame, top=10):

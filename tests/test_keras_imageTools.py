@@ -115,6 +115,14 @@ def test_split_is_stratified_70_10_20_and_disjoint(small_images):
 # --- The grid file and resuming -------------------------------------------------------
 
 
+def test_summary_ranks_on_validation_and_never_on_test():
+    rows = [dict(CONFIG, n1=n1, seed=s, val_acc=val, test_acc=test, epochs=3, train_time_s=1.0)
+            for n1, vals, test in ((16, (0.9, 0.9), 0.5), (32, (0.8, 1.0), 0.99), (64, (0.95, 0.95), 0.1))
+            for s, val in enumerate(vals)]
+    summary = kit.summarise(rows)
+    assert list(summary["n1"]) == [64, 16, 32]  # 16 and 32 tie on validation: the smaller SD wins
+
+
 def test_rows_survive_the_h5_file_and_another_grid_is_refused(tmp_path):
     definition = {"factors": kit.QUICK_GRID, "max_epochs": 3}
     rows = [dict(CONFIG, seed=s, val_acc=0.5 + s / 10, test_acc=0.25, epochs=3, train_time_s=1.5) for s in (0, 1)]
