@@ -26,9 +26,7 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
-import sys
 import tempfile
 import time
 import zipfile
@@ -52,7 +50,6 @@ from tp2.cli import (
     UserError,
     add_data_dir_option,
     add_results_dir_option,
-    interactive,
     make_parser,
     positive_int,
     run,

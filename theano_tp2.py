@@ -33,7 +33,6 @@ Usage:
 """
 
 import logging
-import sys
 import time
 import warnings
 

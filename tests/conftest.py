@@ -59,6 +59,14 @@ def run_script(script, *args, env=None, timeout=900):
     )
 
 
+def run_quick(script, data_dir, results):
+    """`script --quick` on the real data into `results`, offline; fails the test if it fails."""
+    result = run_script(script, "--quick", "--results-dir", results,
+                        env={"TP2_DATA_DIR": str(data_dir), "TP2_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def assert_clean_error(result, *fragments):
     """Exit code 2, one 'error:' line naming the problem, no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)

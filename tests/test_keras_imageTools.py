@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, assert_clean_error, run_script
+from conftest import ROOT, assert_clean_error, run_script, run_quick
 
 import keras_imageTools as kit
 
@@ -280,9 +280,7 @@ def test_figure2_falls_back_to_dot_source_without_graphviz(tmp_path, monkeypatch
 def quick_run(real_data_dir, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     started = time.perf_counter()
-    result = run_script("keras_imageTools.py", "--quick", "--results-dir", results,
-                        env={"TP2_DATA_DIR": str(real_data_dir), "TP2_OFFLINE": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_quick("keras_imageTools.py", real_data_dir, results)
     return result, results, time.perf_counter() - started
 
 

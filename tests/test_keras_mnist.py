@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_clean_error, run_script
+from conftest import assert_clean_error, run_script, run_quick
 
 import keras_mnist
 
@@ -143,9 +143,7 @@ def test_same_seed_gives_identical_numbers(real_data_dir):
 @pytest.fixture(scope="module")
 def quick_run(real_data_dir, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    result = run_script("keras_mnist.py", "--quick", "--results-dir", results,
-                        env={"TP2_DATA_DIR": str(real_data_dir), "TP2_OFFLINE": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_quick("keras_mnist.py", real_data_dir, results)
     return result, results
 
 

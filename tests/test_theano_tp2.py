@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_clean_error, run_script
+from conftest import assert_clean_error, run_script, run_quick
 
 import theano_tp2
 from benchmarks import theano_vs_numpy
@@ -112,9 +112,7 @@ def test_one_train_step_is_the_gradient_step_of_the_tutorial_cost(name):
 @pytest.fixture(scope="module")
 def quick_run(real_data_dir, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    result = run_script("theano_tp2.py", "--quick", "--results-dir", results,
-                        env={"TP2_DATA_DIR": str(real_data_dir), "TP2_OFFLINE": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_quick("theano_tp2.py", real_data_dir, results)
     return results
 
 
