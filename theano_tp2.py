@@ -33,6 +33,7 @@ Usage:
 """
 
 import logging
+import sys
 import time
 import warnings
 
@@ -81,6 +82,16 @@ pytensor.config.floatX = FLOATX
 COMPILE_MODE = Mode(linker="cvm_nogc", optimizer="fast_run")
 if not pytensor.config.blas__ldflags:
     COMPILE_MODE = COMPILE_MODE.excluding("BlasOpt")
+
+# glibc's <math.h> declares its vectorised exp, log and log1p (libmvec) to g++ only when
+# __FAST_MATH__ is defined. Defining that macro alone, without -ffast-math (which would also
+# flush denormals to zero in the whole process and drop IEEE rules), lets g++ compute the
+# fused elementwise loops (sigmoid, softplus) 8 or 16 values at a time, as NumPy's own
+# float32 loops do: about 3x faster, with results within 3 float32 ulps (NumPy's SIMD exp is
+# within 2.4). In the full-batch model these loops took a fifth of every step.
+VECTOR_MATH_FLAG = "-D__FAST_MATH__"
+if sys.platform.startswith("linux") and VECTOR_MATH_FLAG not in pytensor.config.gcc__cxxflags.split():
+    pytensor.config.gcc__cxxflags = f"{pytensor.config.gcc__cxxflags} {VECTOR_MATH_FLAG}".strip()
 
 IMAGE_SIZE = 28
 TEST_FRACTION = 0.2
@@ -195,9 +206,14 @@ def build_model(n_features, hidden, learning_rate):
     if hidden is not None:
         z1 = T.dot(x, params["w1"]) + params["b1"]
         features = T.sigmoid(z1) if hidden == "sigmoid" else T.maximum(z1, 0)
-    p_1 = T.sigmoid(T.dot(features, params["w"]) + params["b"])  # probability of class 1
+    z = T.dot(features, params["w"]) + params["b"]  # logit
+    p_1 = T.sigmoid(z)  # probability of class 1
     prediction = p_1 > 0.5
-    xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)  # cross-entropy, as in the tutorial
+    # The tutorial's cross-entropy -y log(p_1) - (1 - y) log(1 - p_1), written with the logit:
+    # log(1 + e^z) - y z. PyTensor rewrites the tutorial's form into two softplus terms plus
+    # the sigmoid of the gradient; this form needs one softplus, and its gradient is
+    # (p_1 - y) / n, as the tutorial's.
+    xent = T.softplus(z) - y * z
     l2 = sum(squared_norm(params[name]) for name in ("w", "w1") if name in params)
     cost = xent.mean() + L2_WEIGHT * l2
     shared = list(params.values())
