@@ -22,6 +22,7 @@ grid resumes after an interruption.
 """
 
 import datetime
+import gc
 import hashlib
 import json
 import logging
@@ -72,6 +73,7 @@ BATCH_SIZE = 32
 LEARNING_RATE = 1e-4
 EPOCHS = 30  # upper bound; early stopping on the validation loss ends most trials sooner
 PATIENCE = 5
+STEPS_PER_EXECUTION = 5  # training steps per compiled call: same weights, ~5% less Python overhead
 SEEDS = 3
 QUICK_SEEDS = 2
 AUGMENTED_COPIES = 4  # augmented versions of every image, made once, cycled over the epochs
@@ -260,6 +262,7 @@ def build_model(config, seed, size=IMAGE_SIZE):
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
         loss="binary_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
 
@@ -311,6 +314,27 @@ def accuracy(model, x, y):
     return float(np.mean((scores > 0.5) == (y > 0.5)))
 
 
+def split_accuracies(model, images, labels, split, names=("val", "test")):
+    """{name: accuracy} for several splits from one `predict` call (one traced function)."""
+    index = np.concatenate([split[name] for name in names])
+    correct = (model.predict(images[index], batch_size=len(index), verbose=0)[:, 0] > 0.5) == (labels[index] > 0.5)
+    ends = np.cumsum([len(split[name]) for name in names])
+    return {name: float(np.mean(part)) for name, part in zip(names, np.split(correct, ends[:-1]))}
+
+
+def freeze_imported_objects():
+    """Exclude what is alive before the first trial (mostly jax, keras and pandas: about
+    250,000 objects) from garbage collection, once per process.
+
+    `keras.backend.clear_session()` runs `gc.collect()` after every trial so that the old
+    models' reference cycles are freed; without this it rescans all of those objects each
+    time, about 0.14 s per trial (1.7 minutes of the full grid).
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def reuse_compilations():
     """Keep XLA's compiled training steps on disk, in the data cache folder.
 
@@ -328,13 +352,15 @@ def reuse_compilations():
 def run_trial(config, seed, images, labels, epochs, pool=None):
     """One trial of the grid: train, then validation and test accuracy. Runs in workers."""
     reuse_compilations()
+    freeze_imported_objects()
     start = time.perf_counter()
     model, split, epochs_run = train_model(config, seed, images, labels, epochs, pool)
+    accuracies = split_accuracies(model, images, labels, split)
     row = dict(
         config,
         seed=seed,
-        val_acc=accuracy(model, images[split["val"]], labels[split["val"]]),
-        test_acc=accuracy(model, images[split["test"]], labels[split["test"]]),
+        val_acc=accuracies["val"],
+        test_acc=accuracies["test"],
         epochs=epochs_run,
         train_time_s=time.perf_counter() - start,
     )
