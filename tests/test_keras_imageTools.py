@@ -112,6 +112,18 @@ def test_split_is_stratified_70_10_20_and_disjoint(small_images):
         assert set(labels[part]) == {0, 1}
 
 
+def test_one_predict_scores_each_split_as_separate_predicts_do(small_images):
+    images, labels = small_images
+    keras.utils.set_random_seed(3)
+    model = kit.build_model(dict(CONFIG, activation="sigmoid"), seed=3, size=images.shape[1])
+    split = kit.split_indices(labels, seed=2)
+    split["test"] = split["test"][:-1]  # unequal, odd-sized parts: a wrong boundary shows
+    together = kit.split_accuracies(model, images, labels, split, names=("train", "val", "test"))
+    for name in ("train", "val", "test"):
+        assert together[name] == kit.accuracy(model, images[split[name]], labels[split[name]])
+    assert len(set(together.values())) > 1  # an untrained model scores the parts differently
+
+
 # --- The grid file and resuming -------------------------------------------------------
 
 
