@@ -309,15 +309,20 @@ def train_model(config, seed, images, labels, epochs, pool=None, verbose=0):
     return model, split, len(history.history["loss"])
 
 
-def accuracy(model, x, y):
+def correct_predictions(model, x, y):
+    """Whether each image's predicted class (score > 0.5) is its label, from one batch."""
     scores = model.predict(x, batch_size=len(y), verbose=0)[:, 0]
-    return float(np.mean((scores > 0.5) == (y > 0.5)))
+    return (scores > 0.5) == (y > 0.5)
+
+
+def accuracy(model, x, y):
+    return float(np.mean(correct_predictions(model, x, y)))
 
 
 def split_accuracies(model, images, labels, split, names=("val", "test")):
     """{name: accuracy} for several splits from one `predict` call (one traced function)."""
     index = np.concatenate([split[name] for name in names])
-    correct = (model.predict(images[index], batch_size=len(index), verbose=0)[:, 0] > 0.5) == (labels[index] > 0.5)
+    correct = correct_predictions(model, images[index], labels[index])
     ends = np.cumsum([len(split[name]) for name in names])
     return {name: float(np.mean(part)) for name, part in zip(names, np.split(correct, ends[:-1]))}
 
