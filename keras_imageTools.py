@@ -73,6 +73,10 @@ BATCH_SIZE = 32
 LEARNING_RATE = 1e-4
 EPOCHS = 30  # upper bound; early stopping on the validation loss ends most trials sooner
 PATIENCE = 5
+# Targets 0.05/0.95 instead of 0/1. On the 6 best no-augmentation relu configurations this
+# raised validation accuracy on two disjoint sets of seeds (0-4: 0.980 -> 0.983; 5-12:
+# 0.990 -> 0.992); 0.1 is also the usual default. See README, "Training choices".
+LABEL_SMOOTHING = 0.1
 STEPS_PER_EXECUTION = 5  # training steps per compiled call: same weights, ~5% less Python overhead
 SEEDS = 3
 QUICK_SEEDS = 2
@@ -260,7 +264,7 @@ def build_model(config, seed, size=IMAGE_SIZE):
     model = keras.Sequential(layers, name="airplanes_vs_motorbikes")
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
-        loss="binary_crossentropy",
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=LABEL_SMOOTHING),
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION,
     )
@@ -387,6 +391,7 @@ def grid_definition(args, grid):
         "learning_rate": LEARNING_RATE,
         "max_epochs": args.epochs,
         "patience": PATIENCE,
+        "label_smoothing": LABEL_SMOOTHING,
         "reader": READER,
     }
 

@@ -82,6 +82,16 @@ def test_model_is_rescaling_flatten_dense_dropout_and_a_sigmoid_output(n2):
     assert float(keras.ops.max(rescaled)) == pytest.approx(1.0)
 
 
+def test_training_loss_is_cross_entropy_with_label_smoothing():
+    model = kit.build_model(dict(CONFIG, n1=16, n2=0, dropout=0.0, activation="relu"), seed=0)
+    y, p = np.array([[1.0], [0.0]], np.float32), np.array([[0.9], [0.2]], np.float32)
+    eps = kit.LABEL_SMOOTHING
+    assert 0 < eps < 0.5
+    target = y * (1 - eps) + eps / 2
+    expected = -np.mean(target * np.log(p) + (1 - target) * np.log(1 - p))
+    assert float(model.loss(y, p)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_augmentation_changes_images_only_in_training():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 64, 64, 3)).astype("float32")
