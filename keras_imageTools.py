@@ -289,6 +289,34 @@ def split_indices(labels, seed):
     return dict(zip(("train", "val", "test"), stratified_split(labels, SPLIT_FRACTIONS, seed)))
 
 
+_traced_model = {}  # this process's last trained model, by configuration key
+
+
+def model_for_trial(config, seed):
+    """`build_model(config, seed)`, as a model whose training steps JAX has already traced.
+
+    Every new Keras model makes JAX trace and lower its train, test and predict steps
+    again, even when XLA's compiled code then comes from the disk cache. Instead, the
+    previous model of the same configuration takes over the new model's initial state:
+    weights, dropout seed states and a fresh optimizer. It then trains exactly as the new
+    model would (tested). Only the last configuration is kept, so memory stays flat.
+    """
+    fresh = build_model(config, seed)
+    fresh.optimizer.build(fresh.trainable_variables)
+    model = _traced_model.get(config_key(config))
+    if model is None or model.train_function is None:
+        # Build the loss and metrics now, on a blank image: otherwise `fit` takes a first
+        # batch from the training data to build them, which draws one extra shuffle (or
+        # uses up one augmented batch) that a reused model would not.
+        fresh.evaluate(np.zeros((1, *fresh.input_shape[1:]), "float32"), np.zeros(1, "float32"), verbose=0)
+        _traced_model.clear()
+        _traced_model[config_key(config)] = fresh
+        return fresh
+    for target, source in zip(model.variables + model.optimizer.variables, fresh.variables + fresh.optimizer.variables):
+        target.assign(source.value)
+    return model
+
+
 def train_model(config, seed, images, labels, epochs, pool=None, verbose=0):
     """Train one (configuration, seed); returns (model, split indices, epochs run).
 
@@ -297,7 +325,7 @@ def train_model(config, seed, images, labels, epochs, pool=None, verbose=0):
     """
     keras.utils.set_random_seed(seed)
     split = split_indices(labels, seed)
-    model = build_model(config, seed)
+    model = model_for_trial(config, seed)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
     val = (images[split["val"]], labels[split["val"]].astype("float32"))
     common = dict(epochs=epochs, validation_data=val, validation_batch_size=len(val[1]), callbacks=[stop], verbose=verbose)
@@ -500,7 +528,8 @@ def run_grid(results, grid, definition, images, labels, pool, args):
     seeds = [args.seed + i for i in range(args.seeds)]
     rows = read_grid_file(results / "grid_search.h5", definition)
     done = {(config_key(row), row["seed"]) for row in rows}
-    todo = [(c, s) for s in seeds for c in configurations(grid) if (config_key(c), s) not in done]
+    # All seeds of a configuration in a row: they share one traced model (model_for_trial).
+    todo = [(c, s) for c in configurations(grid) for s in seeds if (config_key(c), s) not in done]
     total = len(configurations(grid)) * len(seeds)
     if rows:
         print(f"resuming: {len(rows)} trials already in {results / 'grid_search.h5'}, {len(todo)} to go", flush=True)

@@ -12,7 +12,8 @@ the same split from the same seed for the same epochs:
   `keras.utils.load_img` + `img_to_array` (what flow_from_directory does) and trains
   one epoch on them.
 
-Decoding is deterministic, so both arms see identical pixels: their test accuracies are
+Both arms use the grid's `model_for_trial`, whose training steps are traced once per
+configuration, so neither arm's time includes JAX tracing. Decoding is deterministic, so both arms see identical pixels: their test accuracies are
 reported side by side, with whether the final weights are the same. The configuration is
 one of the report's own top five (no augmentation, 64-128 relu, dropout 0.2).
 """
@@ -48,7 +49,7 @@ def trial(config, split, labels, epochs, seed, images=None, decode_paths=None):
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = keras_imageTools.build_model(config, seed)
+    model = keras_imageTools.model_for_trial(config, seed)  # as the grid: steps traced once per configuration
     y_train = labels[split["train"]].astype("float32")
     y_val = labels[split["val"]].astype("float32")
     fit = dict(batch_size=keras_imageTools.BATCH_SIZE, validation_batch_size=len(y_val), verbose=0)

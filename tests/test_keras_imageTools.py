@@ -137,6 +137,28 @@ def test_one_predict_scores_each_split_as_separate_predicts_do(small_images):
 # --- The grid file and resuming -------------------------------------------------------
 
 
+@pytest.mark.parametrize("augmentation", [0, 1])
+def test_a_reused_model_trains_exactly_as_a_new_one(small_images, augmentation):
+    images, labels = small_images
+    config = dict(CONFIG, augmentation=augmentation, dropout=0.2)
+    pool = kit.augmented_copies(images, 2, 0, kit.images_key(images)) if augmentation else None
+
+    def state(model):
+        return [np.array(v.value) for v in model.variables + model.optimizer.variables]
+
+    kit._traced_model.clear()
+    new, _, _ = kit.train_model(config, 1, images, labels, epochs=2, pool=pool)
+    expected = state(new)
+    kit._traced_model.clear()
+    first, _, _ = kit.train_model(config, 0, images, labels, epochs=2, pool=pool)
+    reused, _, _ = kit.train_model(config, 1, images, labels, epochs=2, pool=pool)
+    assert reused is first  # the steps traced for seed 0 trained seed 1
+    for got, want in zip(state(reused), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    other = kit.train_model(dict(config, n1=8), 1, images, labels, epochs=1, pool=pool)[0]
+    assert other is not first and list(kit._traced_model.values()) == [other]
+
+
 def test_summary_ranks_on_validation_and_never_on_test():
     rows = [dict(CONFIG, n1=n1, seed=s, val_acc=val, test_acc=test, epochs=3, train_time_s=1.0)
             for n1, vals, test in ((16, (0.9, 0.9), 0.5), (32, (0.8, 1.0), 0.99), (64, (0.95, 0.95), 0.1))
