@@ -10,11 +10,15 @@ met or not met on the median:
 - the four scripts at full settings, wall time / 60 minutes (≤ 1.0), read from the
   run_<script>.json files that the full run wrote to the results folder.
 
+Each of the first three runs in a fresh Python process.
+
     python bench.py --results-dir results [--repeats 3] [--only NAME ...]
 """
 
+import concurrent.futures
 import importlib
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -135,6 +139,19 @@ def write_outputs(folder, rows):
     write_text(folder / "bench.md", text)
 
 
+def in_fresh_process(function, *args):
+    """`function(*args)` in a new Python process, so that one benchmark does not run in
+    what an earlier one left behind (its models, threads and objects: after the MNIST
+    benchmark, the n1=64 image trial ran 25% slower in the same process)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+def measure_benchmark(name, data_dir, repeats):
+    return importlib.import_module(f"benchmarks.{name}").measure(data_dir, repeats=repeats)
+
+
 def main():
     args = parse_args()
     folder = results_dir(args.results_dir)
@@ -144,8 +161,7 @@ def main():
     for name in BENCHMARK_MODULES:
         if name in wanted:
             print(f"benchmark {name} ...", flush=True)
-            module = importlib.import_module(f"benchmarks.{name}")
-            rows += module.measure(data_dir, repeats=args.repeats)
+            rows += in_fresh_process(measure_benchmark, name, data_dir, args.repeats)
     if "quick_scripts" in wanted:
         print("benchmark quick_scripts ...", flush=True)
         rows.append(quick_scripts(args.repeats, data_dir))

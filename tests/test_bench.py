@@ -28,3 +28,10 @@ def test_bench_writes_markdown_and_csv(tmp_path):
     bench.write_outputs(tmp_path, rows)
     assert "12.00 / 14.00 / 15.00" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench.csv").read_text().splitlines()[0].startswith("benchmark,target,ratio_min")
+
+
+def test_each_benchmark_runs_in_a_fresh_process():
+    import os
+
+    assert bench.in_fresh_process(os.getpid) != os.getpid()
+    assert bench.in_fresh_process(sorted, [3, 1, 2]) == [1, 2, 3]
