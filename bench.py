@@ -141,8 +141,7 @@ def write_outputs(folder, rows):
 
 def in_fresh_process(function, *args):
     """`function(*args)` in a new Python process, so that one benchmark does not run in
-    what an earlier one left behind (its models, threads and objects: after the MNIST
-    benchmark, the n1=64 image trial ran 25% slower in the same process)."""
+    what an earlier one left behind (its models, threads and objects)."""
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(function, *args).result()
