@@ -75,7 +75,7 @@ EPOCHS = 30  # upper bound; early stopping on the validation loss ends most tria
 PATIENCE = 5
 # Targets 0.05/0.95 instead of 0/1. On the 6 best no-augmentation relu configurations this
 # raised validation accuracy on two disjoint sets of seeds (0-4: 0.980 -> 0.983; 5-12:
-# 0.990 -> 0.992); 0.1 is also the usual default. See README, "Training choices".
+# 0.990 -> 0.992); 0.1 is also the usual default. See README, keras_imageTools.py section.
 LABEL_SMOOTHING = 0.1
 STEPS_PER_EXECUTION = 5  # training steps per compiled call: same weights, ~5% less Python overhead
 SEEDS = 3

@@ -13,9 +13,10 @@ the same split from the same seed for the same epochs:
   one epoch on them.
 
 Both arms use the grid's `model_for_trial`, whose training steps are traced once per
-configuration, so neither arm's time includes JAX tracing. Decoding is deterministic, so both arms see identical pixels: their test accuracies are
-reported side by side, with whether the final weights are the same. The configuration is
-one of the report's own top five (no augmentation, 64-128 relu, dropout 0.2).
+configuration, so neither arm's time includes JAX tracing. Decoding is deterministic, so
+both arms see identical pixels: their test accuracies are reported side by side, with
+whether the final weights are the same. The configurations are two of the report's own
+top five (no augmentation, 16-128 and 64-128 relu, dropout 0.2).
 """
 
 import os
