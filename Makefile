@@ -44,6 +44,7 @@ quick: venv  ## every script with --quick into results-quick/
 	$(PY) keras_mnist.py --quick --results-dir results-quick
 	$(PY) keras_imageTools.py --quick --results-dir results-quick
 	$(PY) som_analysis.py --quick --results-dir results-quick
+	$(PY) make_report.py --results-dir results-quick
 
 bench: venv  ## benchmarks -> results/bench.md, bench.csv (and REPORT.md again, which shows them)
 	$(PY) bench.py --results-dir $(RESULTS)

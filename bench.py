@@ -17,7 +17,6 @@ Each of the first three runs in a fresh Python process.
 
 import concurrent.futures
 import importlib
-import json
 import multiprocessing
 import os
 import subprocess
@@ -29,9 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import ratio_row
 from tp2.cli import UserError, add_data_dir_option, add_results_dir_option, make_parser, positive_int, run
 from tp2.data import resolve_data_dir
-from tp2.results import markdown_table, results_dir, write_csv, write_text
+from tp2.report.format import markdown_table
+from tp2.results import read_run_info, results_dir, write_csv, write_text
 
 BENCHMARK_MODULES = ("theano_vs_numpy", "mnist_gemm_bound", "image_cache_vs_decode")
 SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")
@@ -52,21 +53,6 @@ def parse_args():
         help="run only these benchmarks",
     )
     return parser.parse_args()
-
-
-def ratio_row(benchmark, target, ratios, details):
-    ratios = np.asarray(ratios, dtype=float)
-    median = float(np.median(ratios))
-    limit = float(target.split()[-1])
-    return {
-        "benchmark": benchmark,
-        "target": target,
-        "ratio_min": float(ratios.min()),
-        "ratio_median": median,
-        "ratio_max": float(ratios.max()),
-        "met": median <= limit if target.startswith("≤") else median >= limit,
-        "details": details,
-    }
 
 
 def quick_scripts(repeats, data_dir):
@@ -99,11 +85,8 @@ def full_scripts(folder):
     """Total wall time of the full run (from run_<script>.json) / the 60-minute budget."""
     walls = {}
     for script in SCRIPTS:
-        path = folder / f"run_{script}.json"
-        if not path.exists():
-            return None
-        info = json.loads(path.read_text())
-        if "--quick" in info["command"]:
+        info = read_run_info(folder, script)
+        if info is None or "--quick" in info["command"]:
             return None
         walls[script] = info["wall_time_s"]
     total = sum(walls.values())

@@ -1,9 +1,12 @@
-"""Exercise 2a: Keras' classic `mnist_mlp` example and five changes to it (Table 2).
+"""
+Title: Exercise 2a: Keras' mnist_mlp example and five changes to it (Table 2)
+Description: The classic `mnist_mlp` example in Keras 3, trained as published and with each
+of the report's five changes, several seeds each.
 
-The original example, in Keras 3: 784 pixels scaled to [0, 1] → Dense 512 ReLU → Dropout
-0.2 → Dense 512 ReLU → Dropout 0.2 → Dense 10 softmax, categorical cross-entropy, RMSprop
-(learning rate 0.001), batch 128, 20 epochs. Its docstring claimed 98.40% test accuracy;
-the report measured 0.9820. The five changes of the report:
+The original example: 784 pixels scaled to [0, 1] → Dense 512 ReLU → Dropout 0.2 → Dense
+512 ReLU → Dropout 0.2 → Dense 10 softmax, categorical cross-entropy, RMSprop (learning rate
+0.001), batch 128, 20 epochs. Its docstring claimed 98.40% test accuracy; the report
+measured 0.9820. The five changes of the report:
 
     i_25pct_data      25% of the training images (stratified)
     ii_one_layer      one hidden layer instead of two
@@ -23,57 +26,29 @@ test error divided by this experiment's test error (above 1 = better than the or
     python keras_mnist.py --quick              # a small check in about a minute
     python keras_mnist.py --experiments original v_no_dropout --seeds 3
 
-Outputs in --results-dir: table2.csv, table2.md, table2_runs.csv (one row per run and
-epoch), figure_mnist_curves.png and run_keras_mnist.json.
+Outputs in --results-dir: table2.csv, table2_runs.csv (one row per run and epoch),
+figure_mnist_curves.png and run_keras_mnist.json; make_report.py writes table2.md.
 """
 
-import os
+import dataclasses
 import tempfile
 import time
+from dataclasses import dataclass, field, replace
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
-import keras
 import numpy as np
 import pandas as pd
 
-from tp2.cli import (
-    UserError,
-    add_data_dir_option,
-    add_results_dir_option,
-    interactive,
-    make_parser,
-    positive_int,
-    run,
-)
+from tp2.cli import UserError, add_data_dir_option, add_results_dir_option, interactive, make_parser
+from tp2.cli import positive_int, run
 from tp2.data import load_mnist
-from tp2.results import (
-    markdown_table,
-    mean_sd,
-    results_dir,
-    save_figure,
-    write_csv,
-    write_run_info,
-    write_text,
-)
+from tp2.keras_setup import keras, reuse_compilations
+from tp2.results import results_dir, save_figure, write_csv, write_run_info
+from tp2.settings import option_help
 from tp2.splits import stratified_split, stratified_subset
+from tp2.stats import sample_sd
 
-# --- Settings of the original example ------------------------------------------------
-
-NUM_CLASSES = 10
-INPUT_SIZE = 28 * 28
-HIDDEN_UNITS = 512
-BATCH_SIZE = 128
-EVAL_BATCH_SIZE = 1000  # validation and test: 10,000 images in 10 equal batches, one compilation
-EPOCHS = 20
-LEARNING_RATE = 0.001
-SEEDS = 5
-VALIDATION_FRACTION = 1 / 6  # 9,999 of the 60,000 training images (stratified, rounded per class)
-
-# --quick: a stratified subset of the training part, the full validation and test sets.
-QUICK_TRAIN_SIZE = 15_000
-QUICK_EPOCHS = 2
-QUICK_SEEDS = 2
+NUM_CLASSES = 10  # the ten digits
+INPUT_SIZE = 28 * 28  # pixels of one image, flattened
 
 # The original and the report's five changes to it.
 EXPERIMENTS = {
@@ -86,37 +61,62 @@ EXPERIMENTS = {
 }
 
 
+@dataclass(frozen=True)
+class Settings:
+    hidden_units: int = 512
+    """Units of every hidden Dense layer."""
+    batch_size: int = 128
+    """Images per training batch."""
+    eval_batch_size: int = 1000
+    """Images per validation and test batch: 10 equal test batches, one compilation (README, Performance notes)."""
+    epochs: int = 20
+    """Training epochs per run."""
+    learning_rate: float = 0.001
+    """RMSprop's learning rate."""
+    seeds: int = 5
+    """Runs per experiment, one per seed (seed, seed+1, ...)."""
+    validation_fraction: float = 1 / 6
+    """Share of the 60,000 training images held out for validation (stratified, rounded per class: 9,999)."""
+    train_size: int | None = None
+    """Training images kept after the validation split (a stratified subset); None keeps them all."""
+    experiments: dict = field(default_factory=lambda: dict(EXPERIMENTS))
+    """The experiments to run: {name: label, hidden_layers, activation, dropout, train_fraction}."""
+
+
+FULL = Settings()
+QUICK = replace(FULL, train_size=15_000, epochs=2, seeds=2)
+
+
 def parse_args(argv=None):
-    parser = make_parser(
-        __doc__.split("\n\n")[0],
-        epilog="experiments: " + ", ".join(EXPERIMENTS),
-    )
+    parser = make_parser(__doc__.split("\n")[1].removeprefix("Title: "),
+                         epilog="experiments: " + ", ".join(EXPERIMENTS))
     add_data_dir_option(parser)
     add_results_dir_option(parser)
-    parser.add_argument("--seeds", type=positive_int, default=None,
-                        help=f"repetitions per experiment (default {SEEDS}; {QUICK_SEEDS} with --quick)")
+    parser.add_argument("--seeds", type=positive_int, help=option_help(Settings, "seeds", FULL, QUICK))
     parser.add_argument("--seed", type=int, default=0,
                         help="first seed; runs use seed, seed+1, ... and the validation split uses seed (default 0)")
-    parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"training epochs per run (default {EPOCHS}; {QUICK_EPOCHS} with --quick)")
-    parser.add_argument("--experiments", nargs="+", metavar="NAME", default=list(EXPERIMENTS),
+    parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "epochs", FULL, QUICK))
+    parser.add_argument("--experiments", nargs="+", metavar="NAME",
                         help="run only these experiments (default: all six)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"a quick check: {QUICK_TRAIN_SIZE} training images, {QUICK_EPOCHS} epochs, "
-                             f"{QUICK_SEEDS} seeds (about a minute), same outputs")
+                        help=f"a quick check: {QUICK.train_size} training images, {QUICK.epochs} epochs, "
+                             f"{QUICK.seeds} seeds (about a minute), same outputs")
     args = parser.parse_args(argv)
-    unknown = [name for name in args.experiments if name not in EXPERIMENTS]
+    unknown = [name for name in args.experiments or () if name not in EXPERIMENTS]
     if unknown:
         raise UserError(f"unknown experiment {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
-    args.experiments = list(dict.fromkeys(args.experiments))
-    if args.seeds is None:
-        args.seeds = QUICK_SEEDS if args.quick else SEEDS
-    if args.epochs is None:
-        args.epochs = QUICK_EPOCHS if args.quick else EPOCHS
     return args
 
 
-# --- Data ----------------------------------------------------------------------------
+def chosen_settings(args):
+    """FULL or QUICK, with --seeds, --epochs and --experiments (in the order given) when given."""
+    given = {name: value for name, value in (("seeds", args.seeds), ("epochs", args.epochs)) if value is not None}
+    if args.experiments:
+        given["experiments"] = {name: EXPERIMENTS[name] for name in args.experiments}
+    return replace(QUICK if args.quick else FULL, **given)
+
+
+# --- Data: 50,001 training, 9,999 validation and the 10,000 official test images ----
 
 
 def prepare_images(images):
@@ -124,17 +124,18 @@ def prepare_images(images):
     return images.reshape(len(images), INPUT_SIZE).astype("float32") / 255.0
 
 
-def load_splits(data_dir, split_seed, train_size=None):
+def load_splits(data_dir, split_seed, settings=FULL):
     """Train / validation from the 60,000 training images (stratified), test = the official 10,000.
 
     Returns a dict of arrays (x_* float32 (n, 784), y_* int labels) plus `train_index`
     and `val_index`, the positions of both parts in the official training set.
-    `train_size` keeps a stratified subset of the training part (for --quick).
+    `settings.train_size` keeps a stratified subset of the training part (for --quick).
     """
     (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
-    train_index, val_index = stratified_split(y_train, (1 - VALIDATION_FRACTION, VALIDATION_FRACTION), split_seed)
-    if train_size is not None and train_size < len(train_index):
-        keep = stratified_subset(y_train[train_index], train_size / len(train_index), split_seed)
+    fractions = (1 - settings.validation_fraction, settings.validation_fraction)
+    train_index, val_index = stratified_split(y_train, fractions, split_seed)
+    if settings.train_size is not None and settings.train_size < len(train_index):
+        keep = stratified_subset(y_train[train_index], settings.train_size / len(train_index), split_seed)
         train_index = train_index[keep]
     return {
         "x_train": prepare_images(x_train[train_index]), "y_train": y_train[train_index],
@@ -150,25 +151,28 @@ def training_part(splits, fraction, seed):
     return splits["x_train"][index], splits["y_train"][index]
 
 
-# --- Model ---------------------------------------------------------------------------
+# --- Model: mnist_mlp with the changes of one experiment ----------------------------
 
 
-def build_model(experiment):
+def build_model(experiment, settings=FULL):
     """The mnist_mlp network with the changes of one experiment, compiled as in the example."""
-    settings = EXPERIMENTS[experiment]
+    changes = settings.experiments[experiment]
     layers = [keras.Input(shape=(INPUT_SIZE,))]
-    for _ in range(settings["hidden_layers"]):
-        layers.append(keras.layers.Dense(HIDDEN_UNITS, activation=settings["activation"]))
-        if settings["dropout"] > 0:
-            layers.append(keras.layers.Dropout(settings["dropout"]))
+    for _ in range(changes["hidden_layers"]):
+        layers.append(keras.layers.Dense(settings.hidden_units, activation=changes["activation"]))
+        if changes["dropout"] > 0:
+            layers.append(keras.layers.Dropout(changes["dropout"]))
     layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax"))
     model = keras.Sequential(layers, name=experiment)
     model.compile(
         loss="categorical_crossentropy",
-        optimizer=keras.optimizers.RMSprop(learning_rate=LEARNING_RATE),
+        optimizer=keras.optimizers.RMSprop(learning_rate=settings.learning_rate),
         metrics=["accuracy"],
     )
     return model
+
+
+# --- Training: one run is one (experiment, seed) ------------------------------------
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -184,38 +188,26 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def reuse_compilations(folder):
-    """Runs of the same network (other seeds) reuse its compiled XLA steps instead of compiling again.
-
-    JAX's compilation cache, in a folder that lives as long as this run. It saves about
-    1.5 s of compiling per run, which matters most for --quick.
-    """
-    if keras.backend.backend() == "jax":
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", str(folder))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-def train_run(experiment, splits, seed, epochs, verbose=0):
+def train_run(experiment, splits, seed, settings=FULL, verbose=0):
     """Train one model from `seed`; returns its validation curve, test accuracy and epoch times."""
-    keras.backend.clear_session()  # same layer names in every run, so compiled steps can be reused
+    # Same layer names in every run, so XLA's compiled steps are reused (README, Performance notes).
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    x_train, y_train = training_part(splits, EXPERIMENTS[experiment]["train_fraction"], seed)
+    x_train, y_train = training_part(splits, settings.experiments[experiment]["train_fraction"], seed)
     one_hot = lambda labels: keras.utils.to_categorical(labels, NUM_CLASSES)
-    model = build_model(experiment)
+    model = build_model(experiment, settings)
     timer = EpochTimer()
     history = model.fit(
         x_train, one_hot(y_train),
-        batch_size=BATCH_SIZE,
-        epochs=epochs,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
         validation_data=(splits["x_val"], one_hot(splits["y_val"])),
-        validation_batch_size=EVAL_BATCH_SIZE,
+        validation_batch_size=settings.eval_batch_size,
         callbacks=[timer],
         verbose=verbose,
     )
-    _, test_acc = model.evaluate(splits["x_test"], one_hot(splits["y_test"]), batch_size=EVAL_BATCH_SIZE, verbose=0)
+    _, test_acc = model.evaluate(splits["x_test"], one_hot(splits["y_test"]),
+                                 batch_size=settings.eval_batch_size, verbose=0)
     return {
         "experiment": experiment,
         "seed": seed,
@@ -226,7 +218,7 @@ def train_run(experiment, splits, seed, epochs, verbose=0):
     }
 
 
-# --- Tables and figure ---------------------------------------------------------------
+# --- The table's numbers: Table 2 and every run's curve -----------------------------
 
 
 def relative_improvement(original_test_acc, test_acc):
@@ -235,7 +227,7 @@ def relative_improvement(original_test_acc, test_acc):
 
 
 def runs_frame(runs):
-    """One row per run and epoch: validation accuracy and epoch time; test accuracy per run."""
+    """table2_runs.csv: one row per run and epoch, validation accuracy and epoch time; test accuracy per run."""
     rows = [
         {
             "experiment": r["experiment"], "seed": r["seed"], "epoch": epoch + 1,
@@ -251,14 +243,14 @@ def runs_frame(runs):
 def summary_table(runs):
     """table2.csv: mean and SD of final validation and test accuracy per experiment."""
     rows = []
-    for name in dict.fromkeys(r["experiment"] for r in runs):
-        mine = [r for r in runs if r["experiment"] == name]
+    for experiment in dict.fromkeys(r["experiment"] for r in runs):
+        mine = [r for r in runs if r["experiment"] == experiment]
         val = np.array([r["val_acc"][-1] for r in mine])
         test = np.array([r["test_acc"] for r in mine])
         rows.append({
-            "experiment": name,
-            "val_acc_mean": val.mean(), "val_acc_sd": val.std(ddof=1) if len(val) > 1 else 0.0,
-            "test_acc_mean": test.mean(), "test_acc_sd": test.std(ddof=1) if len(test) > 1 else 0.0,
+            "experiment": experiment,
+            "val_acc_mean": val.mean(), "val_acc_sd": sample_sd(val),
+            "test_acc_mean": test.mean(), "test_acc_sd": sample_sd(test),
             "seeds": len(mine),
         })
     table = pd.DataFrame(rows)
@@ -271,45 +263,16 @@ def summary_table(runs):
                   "relative_improvement", "seeds"]]
 
 
-def markdown_report(table, runs, epochs, validation_images):
-    """table2.md: the report's Table 2 with mean ± SD, and how each change compares to the original."""
-    has_original = "original" in set(table["experiment"])
-    if has_original:
-        original = next(row for _, row in table.iterrows() if row["experiment"] == "original")
-    cells = []
-    for _, row in table.iterrows():
-        mine = [r for r in runs if r["experiment"] == row["experiment"]]
-        cell = {
-            "Experiment": EXPERIMENTS[row["experiment"]]["label"],
-            "Validation Acc": mean_sd([r["val_acc"][-1] for r in mine], digits=4),
-            "Test Acc": mean_sd([r["test_acc"] for r in mine], digits=4),
-            "Relative improvement over original": "–" if np.isnan(row["relative_improvement"])
-            else f"{row['relative_improvement']:.3f}",
-        }
-        if has_original:
-            difference = row["test_acc_mean"] - original["test_acc_mean"]
-            beyond = abs(difference) > max(row["test_acc_sd"], original["test_acc_sd"])
-            cell["Test Acc − original"] = f"{difference:+.4f}"
-            can_tell = row["experiment"] != "original" and row["seeds"] > 1 and original["seeds"] > 1
-            cell["Beyond 1 SD?"] = ("yes" if beyond else "no") if can_tell else "–"
-        cells.append(cell)
-    seeds = sorted({r["seed"] for r in runs})
-    sizes = {r["experiment"]: r["train_size"] for r in runs}
-    caption = (
-        "**Table 2:** Results of the modifications of Keras' `mnist_mlp` example on MNIST. "
-        f"Mean ± SD over {len(seeds)} seeds ({', '.join(map(str, seeds))}), {epochs} epochs each. "
-        f"Validation = a held-out stratified 1/6 of the 60,000 training images ({validation_images:,} "
-        "images, the same for every run); "
-        "test = the official 10,000 test images, never used for any choice "
-        "(the report used the test set as validation, hence its identical columns). "
-        f"Training images per run: {', '.join(f'{n} {sizes[n]:,}' for n in sizes)}. "
-        "Relative improvement = original's test error / this experiment's test error. "
-        "'Beyond 1 SD' = the test-accuracy difference from the original exceeds the larger of the two SDs."
-    )
-    return caption + "\n\n" + markdown_table(pd.DataFrame(cells))
+def mean_epoch_seconds(runs, experiment):
+    """Mean epoch time of an experiment's runs, first (compiling) epochs left out when there are others."""
+    mine = [r["epoch_times"] for r in runs if r["experiment"] == experiment]
+    return round(float(np.mean([t for times in mine for t in times[1:]] or [times[0] for times in mine])), 3)
 
 
-def curves_figure(runs, epochs):
+# --- The figure: validation accuracy per epoch --------------------------------------
+
+
+def curves_figure(runs, settings=FULL):
     """Validation accuracy per epoch: mean over seeds, band = ± 1 SD."""
     import matplotlib
 
@@ -317,12 +280,13 @@ def curves_figure(runs, epochs):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
-    epoch_numbers = np.arange(1, epochs + 1)
-    for name in dict.fromkeys(r["experiment"] for r in runs):
-        curves = np.array([r["val_acc"] for r in runs if r["experiment"] == name])
+    epoch_numbers = np.arange(1, settings.epochs + 1)
+    for experiment in dict.fromkeys(r["experiment"] for r in runs):
+        curves = np.array([r["val_acc"] for r in runs if r["experiment"] == experiment])
         mean = curves.mean(axis=0)
-        sd = curves.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
-        line, = axes.plot(epoch_numbers, mean, marker="o", markersize=3, label=EXPERIMENTS[name]["label"])
+        sd = np.array([sample_sd(epoch) for epoch in curves.T])
+        line, = axes.plot(epoch_numbers, mean, marker="o", markersize=3,
+                          label=settings.experiments[experiment]["label"])
         axes.fill_between(epoch_numbers, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation accuracy")
@@ -338,51 +302,48 @@ def curves_figure(runs, epochs):
 
 def main(argv=None):
     args = parse_args(argv)
+    settings = chosen_settings(args)
     started = time.perf_counter()
     results = results_dir(args.results_dir)
-    splits = load_splits(args.data_dir, args.seed, QUICK_TRAIN_SIZE if args.quick else None)
-    seeds = [args.seed + i for i in range(args.seeds)]
-    total = len(args.experiments) * len(seeds)
+    splits = load_splits(args.data_dir, args.seed, settings)
+    seeds = [args.seed + i for i in range(settings.seeds)]
+    total = len(settings.experiments) * len(seeds)
     print(f"MNIST: {len(splits['y_train'])} training, {len(splits['y_val'])} validation, "
-          f"{len(splits['y_test'])} test images; {len(args.experiments)} experiments × {len(seeds)} seeds "
-          f"× {args.epochs} epochs", flush=True)
+          f"{len(splits['y_test'])} test images; {len(settings.experiments)} experiments × {len(seeds)} seeds "
+          f"× {settings.epochs} epochs", flush=True)
 
+    # Other seeds of a network load its compiled steps instead of compiling again (README, Performance notes).
     compile_cache = tempfile.TemporaryDirectory(prefix="keras-mnist-xla-")
     reuse_compilations(compile_cache.name)
     runs = []
-    for name in args.experiments:
+    for experiment in settings.experiments:
         for seed in seeds:
             if interactive():
-                print(f"[{len(runs) + 1}/{total}] {name}, seed {seed}", flush=True)
-            result = train_run(name, splits, seed, args.epochs, verbose=1 if interactive() else 0)
+                print(f"[{len(runs) + 1}/{total}] {experiment}, seed {seed}", flush=True)
+            result = train_run(experiment, splits, seed, settings, verbose=1 if interactive() else 0)
             runs.append(result)
             later_epochs = result["epoch_times"][1:] or result["epoch_times"]
-            print(f"[{len(runs)}/{total}] {name} seed {seed}: val_acc {result['val_acc'][-1]:.4f} "
+            print(f"[{len(runs)}/{total}] {experiment} seed {seed}: val_acc {result['val_acc'][-1]:.4f} "
                   f"test_acc {result['test_acc']:.4f} epoch {np.mean(later_epochs):.2f} s "
                   f"(first {result['epoch_times'][0]:.2f} s) elapsed {time.perf_counter() - started:.0f} s",
                   flush=True)
-
     compile_cache.cleanup()
+
     table = summary_table(runs)
-    write_csv(results / "table2.csv", table)
-    write_csv(results / "table2_runs.csv", runs_frame(runs))
-    write_text(results / "table2.md", markdown_report(table, runs, args.epochs, len(splits["y_val"])))
-    save_figure(results / "figure_mnist_curves.png", curves_figure(runs, args.epochs))
-    epoch_seconds = {
-        name: round(float(np.mean([t for r in runs if r["experiment"] == name for t in r["epoch_times"][1:]]
-                                  or [r["epoch_times"][0] for r in runs if r["experiment"] == name])), 3)
-        for name in args.experiments
-    }
+    written = [write_csv(results / "table2.csv", table), write_csv(results / "table2_runs.csv", runs_frame(runs)),
+               save_figure(results / "figure_mnist_curves.png", curves_figure(runs, settings))]
     wall = time.perf_counter() - started
-    write_run_info(results, "keras_mnist", wall, {
-        "experiments": args.experiments, "seeds": seeds, "epochs": args.epochs, "quick": args.quick,
-        "batch_size": BATCH_SIZE, "train_images": len(splits["y_train"]),
-        "validation_images": len(splits["y_val"]), "test_images": len(splits["y_test"]),
-        "mean_epoch_seconds_after_first": epoch_seconds,
-    })
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {results}/table2.csv, table2.md, table2_runs.csv, figure_mnist_curves.png "
-          f"in {wall:.0f} s")
+    written.append(write_run_info(results, "keras_mnist", wall, dict(
+        dataclasses.asdict(settings), seed=args.seed, quick=args.quick,
+        train_images=len(splits["y_train"]), validation_images=len(splits["y_val"]),
+        test_images=len(splits["y_test"]),
+        mean_epoch_seconds_after_first={name: mean_epoch_seconds(runs, name) for name in settings.experiments},
+    )))
+    print(f"Table 2: test accuracy, mean ± SD over {len(seeds)} seeds; relative improvement over the original")
+    for row in table.itertuples():
+        improvement = "–" if np.isnan(row.relative_improvement) else f"{row.relative_improvement:.3f}"
+        print(f"  {row.experiment:<16} {row.test_acc_mean:.4f} ± {row.test_acc_sd:.4f}   {improvement}")
+    print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({wall:.0f} s)")
 
 
 if __name__ == "__main__":

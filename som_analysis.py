@@ -1,5 +1,7 @@
-"""Exercise 2c, analysis: a self-organizing map over the grid search (Figure 1), the five best
-configurations (Table 3), and a factorial ANOVA of hyperparameter importance.
+"""
+Title: Which hyperparameters matter: a SOM (Figure 1), Table 3 and a factorial ANOVA
+Description: Exercise 2c, analysis of the image grid search: a self-organizing map over the
+configurations, the five best configurations, and each hyperparameter's share of variance.
 
 The report trained a SOM on the grid's hyperparameters plus test accuracy, drew one component
 plane per variable (Figure 1) and read off which hyperparameters go with high accuracy; its
@@ -14,20 +16,17 @@ retrains anything. What changes from the report:
   run's test accuracy, that is, it chose on the test set); test accuracy is only reported.
 - Because the grid is a full factorial with seeds as replicates, a factorial ANOVA (main effects
   and two-way interactions, type II sums of squares) gives each hyperparameter's share of variance
-  with an F test, and a paragraph generated from the numbers compares it with the SOM.
+  with an F test; tp2/report/som.py writes the paragraph comparing it with the SOM.
 
-Outputs in --results-dir: figure1_som.png (+ figure1_som.md caption, figure1_som_data.csv),
-table3.csv/.md, hparam_importance.csv/.md, figure_hparam_importance.png, som_anova_summary.md,
-run_som_analysis.json.
+Outputs in --results-dir: table3.csv, figure1_som.png, figure1_som_data.csv,
+hparam_importance.csv, figure_hparam_importance.png, som_facts.json, run_som_analysis.json.
 """
 
-import json
 import math
-import sys
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
@@ -38,179 +37,78 @@ import statsmodels.formula.api as smf
 from minisom import MiniSom
 from statsmodels.stats.anova import anova_lm
 
-from tp2.cli import UserError, add_results_dir_option, make_parser, positive_int, run
-from tp2.results import (
-    markdown_table,
-    results_dir,
-    save_figure,
-    write_csv,
-    write_run_info,
-    write_text,
-)
-
-GRID_FILE = "grid_search.h5"
-TRIALS_DATASET = "trials"
-FIELDS = (
-    "augmentation", "n1", "n2", "dropout", "activation",
-    "seed", "val_acc", "test_acc", "epochs", "train_time_s",
-)
-FACTORS = ("augmentation", "n1", "n2", "dropout", "activation")
-ACTIVATIONS = ("sigmoid", "relu")
-# Test accuracy is what the report's Figure 1 showed and what the ANOVA explains (reporting);
-# validation accuracy is used only for choosing (Table 3).
-RESPONSE = "test_acc"
-TOP_CONFIGURATIONS = 5
-ALPHA = 0.05  # significance level used in the generated wording
-SOM_SIMILAR = 0.3  # |r| with the accuracy plane above which the SOM "suggests" a factor matters
-
-DEFAULT_SEED = 0
-DEFAULT_ITERATIONS = 20_000
-QUICK_ITERATIONS = 2_000
-LEARNING_RATE = 0.5
-
-parser = make_parser(
-    description=__doc__.split("\n\n")[0],
-    epilog="Figure 1: a panel per SOM variable; planes that look like the accuracy plane "
-    "(first panel, r printed in each title) mark hyperparameters that go with accuracy.",
-)
-add_results_dir_option(parser)
-parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"SOM seed (default {DEFAULT_SEED})")
-parser.add_argument(
-    "--som-size", nargs=2, type=positive_int, metavar=("ROWS", "COLS"), default=None,
-    help="map size (default: a square map with about 5*sqrt(configurations) neurons)",
-)
-parser.add_argument(
-    "--iterations", type=positive_int, default=None,
-    help=f"SOM training iterations (default {DEFAULT_ITERATIONS}; {QUICK_ITERATIONS} with --quick)",
-)
-parser.add_argument("--quick", action="store_true", help="fewer SOM iterations, for a smoke test")
+from tp2.cli import UserError, add_results_dir_option, make_parser, positive_int, run, warn
+from tp2.grid_store import ACTIVATIONS, FACTORS, GRID_FILE, describe, ranked, read_trials, summarise
+from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
+from tp2.results import results_dir, save_figure, write_csv, write_json, write_run_info
+from tp2.settings import option_help
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading the grid
-# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    seed: int = 0
+    """Seed of the SOM: the order in which it sees the configurations."""
+    iterations: int = 20_000
+    """SOM training iterations; a second map with half of them checks convergence."""
+    learning_rate: float = 0.5
+    """SOM learning rate at the start; it decays linearly to 0."""
+    som_size: tuple | None = None
+    """Map size as (rows, cols); None: a square map with about 5*sqrt(configurations) neurons."""
+    top_configurations: int = 5
+    """Configurations in Table 3, best mean validation accuracy first."""
+    response: str = "test_acc"
+    """The accuracy the SOM maps and the ANOVA explains; validation accuracy only chooses."""
+    alpha: float = 0.05
+    """Significance level of the generated wording and of the importance figure's colours."""
+    som_similar: float = 0.3
+    """|r| with the accuracy plane from which the SOM 'suggests' that a factor matters."""
 
 
-def grid_frame(path):
-    """The grid search as a DataFrame, one row per trial (configuration x seed).
+FULL = Settings()
+QUICK = replace(FULL, iterations=2_000)
+ANOVA_TYPE = 2  # type II sums of squares (factorial_anova says why)
 
-    Columns are FIELDS with activation decoded to str; the file's root attributes `grid`,
-    `versions` (parsed JSON) and `date` are in `frame.attrs` when present. Raises UserError
-    (one readable sentence) for an absent, unreadable or malformed file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} not found; run keras_imageTools.py first or pass --results-dir")
-    try:
-        with h5py.File(path, "r") as handle:
-            if TRIALS_DATASET not in handle or not isinstance(handle[TRIALS_DATASET], h5py.Dataset):
-                raise UserError(f"{path} has no /{TRIALS_DATASET} dataset; is it a grid-search file?")
-            dataset = handle[TRIALS_DATASET]
-            names = dataset.dtype.names or ()
-            missing = [field for field in FIELDS if field not in names]
-            if missing:
-                raise UserError(f"{path}: /{TRIALS_DATASET} lacks columns {', '.join(missing)}")
-            if dataset.ndim != 1:
-                raise UserError(f"{path}: /{TRIALS_DATASET} should be 1-D, has shape {dataset.shape}")
-            records = dataset[()]
-            attrs = {key: handle.attrs[key] for key in ("grid", "versions", "date") if key in handle.attrs}
-    except OSError as error:
-        raise UserError(f"cannot read {path} as HDF5 ({error}); rerun keras_imageTools.py")
-    if len(records) == 0:
-        raise UserError(f"{path}: /{TRIALS_DATASET} has zero rows; the grid search saved no trials")
 
-    frame = pd.DataFrame({field: records[field] for field in FIELDS})
-    frame["activation"] = [
-        value.decode("utf-8").strip("\x00") if isinstance(value, bytes) else str(value)
-        for value in frame["activation"]
-    ]
-    frame = frame.astype(
-        {"augmentation": int, "n1": int, "n2": int, "dropout": float, "seed": int,
-         "val_acc": float, "test_acc": float, "epochs": int, "train_time_s": float}
+def parse_args(argv=None):
+    parser = make_parser(
+        __doc__.split("\n")[1].removeprefix("Title: "),
+        epilog="Figure 1: a panel per SOM variable; planes that look like the accuracy plane "
+        "(first panel, r printed in each title) mark hyperparameters that go with accuracy.",
     )
-    for key, value in attrs.items():
-        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-        try:
-            frame.attrs[key] = json.loads(text) if key != "date" else text
-        except json.JSONDecodeError:
-            frame.attrs[key] = text
-    return frame
+    add_results_dir_option(parser)
+    parser.add_argument("--seed", type=int, help=option_help(Settings, "seed", FULL))
+    parser.add_argument("--som-size", nargs=2, type=positive_int, metavar=("ROWS", "COLS"),
+                        help=option_help(Settings, "som_size", FULL))
+    parser.add_argument("--iterations", type=positive_int, help=option_help(Settings, "iterations", FULL, QUICK))
+    parser.add_argument("--quick", action="store_true", help="fewer SOM iterations, for a smoke test")
+    return parser.parse_args(argv)
 
 
-def warn(message):
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+def settings_from(args):
+    """QUICK or FULL with the options given on the command line."""
+    given = {"seed": args.seed, "iterations": args.iterations,
+             "som_size": tuple(args.som_size) if args.som_size else None}
+    return replace(QUICK if args.quick else FULL, **{k: v for k, v in given.items() if v is not None})
 
 
-def usable_trials(trials, path):
-    """Drop trials without finite accuracies (with a warning) and check the activations."""
-    unknown = sorted(set(trials["activation"]) - set(ACTIVATIONS))
-    if unknown:
-        raise UserError(f"{path}: unknown activation(s) {', '.join(unknown)}; expected sigmoid or relu")
-    finite = np.isfinite(trials["val_acc"]) & np.isfinite(trials["test_acc"])
-    if not finite.all():
-        warn(f"{path}: {int((~finite).sum())} trial(s) without a finite accuracy ignored")
-    trials = trials[finite].reset_index(drop=True)
-    if trials.empty:
-        raise UserError(f"{path}: no trial has a finite accuracy")
-    return trials
+# --- Data: the grid search, one row per configuration -----------------------------------
 
 
 def configuration_means(trials):
-    """One row per configuration: mean and SD over its seeds, and how many seeds it has."""
-    grouped = trials.groupby(list(FACTORS), sort=True)
-    return grouped.agg(
-        val_acc_mean=("val_acc", "mean"),
-        val_acc_sd=("val_acc", "std"),
-        test_acc_mean=("test_acc", "mean"),
-        test_acc_sd=("test_acc", "std"),
-        seeds=("seed", "size"),
-    ).reset_index()
+    """One row per configuration in factor order (the SOM's result depends on the row order)."""
+    return summarise(trials)
 
 
-# ---------------------------------------------------------------------------------------------
-# Table 3: the five best configurations, chosen on validation accuracy
-# ---------------------------------------------------------------------------------------------
+# --- Table 3, numbers: the best configurations, chosen on validation accuracy --------------
 
 
-def best_configurations(configurations, count=TOP_CONFIGURATIONS):
-    """Rank on mean validation accuracy; ties go to the smaller SD, then to grid order."""
-    ranked = configurations.sort_values(
-        ["val_acc_mean", "val_acc_sd"], ascending=[False, True], kind="stable", na_position="last"
-    )
-    columns = ["augmentation", "n1", "n2", "dropout", "activation",
-               "val_acc_mean", "val_acc_sd", "test_acc_mean", "test_acc_sd", "seeds"]
-    return ranked[columns].head(count).reset_index(drop=True)
+def best_configurations(configurations, settings):
+    """Ranked on mean validation accuracy (ties: smaller SD, then grid order), with tied ranks."""
+    columns = [*FACTORS, "val_acc_mean", "val_acc_sd", "test_acc_mean", "test_acc_sd", "seeds", "rank"]
+    return ranked(configurations)[columns].head(settings.top_configurations)
 
 
-def table3_markdown(table, seeds_text):
-    def number(value):
-        return "–" if pd.isna(value) else f"{value:.4f}"
-
-    shown = pd.DataFrame({
-        "Rank": [str(i + 1) for i in range(len(table))],
-        "Augmented": ["yes" if a else "no" for a in table["augmentation"]],
-        "N 1st layer": table["n1"].astype(str),
-        "N 2nd layer": [str(n) if n else "none" for n in table["n2"]],
-        "Dropout": [f"{d:.2f}" for d in table["dropout"]],
-        "Activation": table["activation"],
-        "Val. acc. mean": table["val_acc_mean"].map(number),
-        "Val. acc. SD": table["val_acc_sd"].map(number),
-        "Test acc. mean": table["test_acc_mean"].map(number),
-        "Test acc. SD": table["test_acc_sd"].map(number),
-        "Seeds": table["seeds"].astype(str),
-    })
-    caption = (
-        f"**Table 3:** the {len(table)} best configurations of airplanes vs motorbikes, ranked on "
-        f"mean validation accuracy over {seeds_text} (SD across seeds). Test accuracy is reported "
-        "but not used for ranking. The report ranked on a single run's test accuracy, that is, "
-        "it chose on the test set, so its top-5 accuracies were optimistically biased.\n\n"
-    )
-    return caption + markdown_table(shown)
-
-
-# ---------------------------------------------------------------------------------------------
-# The SOM (Figure 1)
-# ---------------------------------------------------------------------------------------------
+# --- Figure 1, model and training: the self-organizing map ----------------------------------
 
 
 def level_scale(values):
@@ -226,32 +124,26 @@ def level_scale(values):
     return ranks, [(i / (len(levels) - 1), level) for i, level in enumerate(levels)]
 
 
-def som_matrix(configurations):
+def som_matrix(configurations, settings):
     """The SOM's input, one row per configuration, every column in [0, 1].
 
     Returns (matrix DataFrame, ticks) where ticks[column] lists (position, label) pairs for the
     colour bars. Hyperparameters are scaled by level rank (level_scale); the accuracy is
     min-max scaled over the configurations, so its plane can be read back in accuracy units.
     """
+    c = configurations
     raw = pd.DataFrame({
-        "augmentation": configurations["augmentation"],
-        "n1": configurations["n1"],
-        "n2": configurations["n2"],
-        "has_second_layer": (configurations["n2"] > 0).astype(int),
-        "dropout": configurations["dropout"],
-        "sigmoid": (configurations["activation"] == "sigmoid").astype(int),
-        "relu": (configurations["activation"] == "relu").astype(int),
+        "augmentation": c["augmentation"], "n1": c["n1"], "n2": c["n2"],
+        "has_second_layer": (c["n2"] > 0).astype(int), "dropout": c["dropout"],
+        "sigmoid": (c["activation"] == "sigmoid").astype(int), "relu": (c["activation"] == "relu").astype(int),
     })
+    labels = dict.fromkeys(("augmentation", "has_second_layer", "sigmoid", "relu"), lambda v: "yes" if v else "no")
+    labels["n2"] = lambda v: str(v) if v else "none"
     matrix, ticks = pd.DataFrame(index=raw.index), {}
     for column in raw.columns:
         matrix[column], levels = level_scale(raw[column].to_numpy())
-        if column in ("augmentation", "has_second_layer", "sigmoid", "relu"):
-            ticks[column] = [(p, "yes" if v else "no") for p, v in levels]
-        elif column == "n2":
-            ticks[column] = [(p, str(v) if v else "none") for p, v in levels]
-        else:
-            ticks[column] = [(p, f"{v:g}") for p, v in levels]
-    accuracy = configurations["test_acc_mean"].to_numpy()
+        ticks[column] = [(p, labels.get(column, "{:g}".format)(v)) for p, v in levels]
+    accuracy = c[f"{settings.response}_mean"].to_numpy()
     low, high = accuracy.min(), accuracy.max()
     matrix["accuracy"] = (accuracy - low) / (high - low) if high > low else np.zeros(len(accuracy))
     ticks["accuracy"] = (low, high)
@@ -264,18 +156,15 @@ def default_som_size(rows):
     return side, side
 
 
-def train_som(data, size, iterations, seed):
+def train_som(data, iterations, settings):
     """PCA-initialised SOM; neighbourhood radius shrinks from half the map side to 1 neuron,
-    learning rate from LEARNING_RATE to 0, so the last iterations only fine-tune."""
-    rows, cols = size
+    learning rate from settings.learning_rate to 0, so the last iterations only fine-tune."""
+    rows, cols = settings.som_size
     som = MiniSom(
-        rows, cols, data.shape[1],
-        sigma=max(1.0, max(rows, cols) / 2),
-        learning_rate=LEARNING_RATE,
-        decay_function="linear_decay_to_zero",
-        sigma_decay_function="linear_decay_to_one",
-        neighborhood_function="gaussian",
-        random_seed=seed,
+        rows, cols, data.shape[1], sigma=max(1.0, max(rows, cols) / 2),
+        learning_rate=settings.learning_rate, decay_function="linear_decay_to_zero",
+        sigma_decay_function="linear_decay_to_one", neighborhood_function="gaussian",
+        random_seed=settings.seed,
     )
     if data.shape[0] > 1 and rows > 1 and cols > 1:
         som.pca_weights_init(data)
@@ -287,86 +176,59 @@ def train_som(data, size, iterations, seed):
 
 def plane_correlations(planes, accuracy_plane):
     """Pearson r between each component plane and the accuracy plane, over the neurons."""
-    correlations = {}
-    for name, plane in planes.items():
-        a, b = plane.ravel(), accuracy_plane.ravel()
-        correlations[name] = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
-    return correlations
+    b = accuracy_plane.ravel()
+    return {name: float(np.corrcoef(plane.ravel(), b)[0, 1]) if plane.std() > 0 and b.std() > 0 else float("nan")
+            for name, plane in planes.items()}
 
 
-def fit_som(matrix, size, iterations, seed):
+def fit_som(matrix, settings):
     """Train the map, and a second one with half the iterations as a convergence check."""
     data = matrix.to_numpy(dtype=float)
-    som = train_som(data, size, iterations, seed)
-    half = train_som(data, size, max(1, iterations // 2), seed)
-    weights = som.get_weights()
-    planes = {name: weights[:, :, k] for k, name in enumerate(matrix.columns)}
+    som = train_som(data, settings.iterations, settings)
+    half = train_som(data, max(1, settings.iterations // 2), settings)
+    planes = {name: som.get_weights()[:, :, k] for k, name in enumerate(matrix.columns)}
     return {
-        "size": size,
-        "iterations": iterations,
-        "planes": planes,
+        "size": settings.som_size, "iterations": settings.iterations, "seed": settings.seed, "planes": planes,
         "u_matrix": som.distance_map(),
         "quantization_error": float(som.quantization_error(data)),
         "topographic_error": float(som.topographic_error(data)),
         "half_quantization_error": float(half.quantization_error(data)),
-        "correlations": plane_correlations(
-            {k: v for k, v in planes.items() if k != "accuracy"}, planes["accuracy"]
-        ),
+        "correlations": plane_correlations({k: v for k, v in planes.items() if k != "accuracy"}, planes["accuracy"]),
     }
 
 
-PLANE_TITLES = {
-    "accuracy": "test accuracy (mean over seeds)",
-    "augmentation": "augmentation",
-    "n1": "neurons, 1st layer",
-    "n2": "neurons, 2nd layer",
-    "has_second_layer": "has 2nd layer",
-    "dropout": "dropout",
-    "sigmoid": "activation = sigmoid",
-    "relu": "activation = relu",
-}
+# --- Figure 1, figure: the component planes and the U-matrix --------------------------------
 
 
 def figure1(som, ticks):
     """Accuracy plane first, then the others from most to least similar to it, then the U-matrix."""
-    correlations = som["correlations"]
-    order = sorted(correlations, key=lambda n: -abs(correlations[n]) if np.isfinite(correlations[n]) else 1)
-    names = ["accuracy", *order]
-    panels = len(names) + 1
-    cols = 3
-    rows = math.ceil(panels / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows))
+    r = som["correlations"]
+    names = ["accuracy", *sorted(r, key=lambda n: -abs(r[n]) if np.isfinite(r[n]) else 1)]
+    rows = math.ceil((len(names) + 1) / 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(4.2 * 3, 3.6 * rows))
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        if k > len(names):
+            ax.axis("off")
     for ax, name in zip(axes.flat, names):
-        plane = som["planes"][name]
         if name == "accuracy":
             low, high = ticks["accuracy"]
-            image = ax.imshow(low + plane * (high - low), cmap="viridis", origin="lower")
+            image = ax.imshow(low + som["planes"][name] * (high - low), cmap="viridis", origin="lower")
             ax.set_title(PLANE_TITLES[name], fontweight="bold")
             for spine in ax.spines.values():
-                spine.set_edgecolor("crimson")
-                spine.set_linewidth(2.5)
+                spine.set(edgecolor="crimson", linewidth=2.5)
             fig.colorbar(image, ax=ax, fraction=0.046)
-        else:
-            image = ax.imshow(plane, cmap="viridis", origin="lower", vmin=0, vmax=1)
-            r = correlations[name]
-            r_text = f"r = {r:+.2f}" if np.isfinite(r) else "constant"
-            ax.set_title(f"{PLANE_TITLES[name]}\n({r_text} with accuracy)")
-            bar = fig.colorbar(image, ax=ax, fraction=0.046)
-            bar.set_ticks([p for p, _ in ticks[name]])
-            bar.set_ticklabels([label for _, label in ticks[name]])
+            continue
+        image = ax.imshow(som["planes"][name], cmap="viridis", origin="lower", vmin=0, vmax=1)
+        ax.set_title(f"{PLANE_TITLES[name]}\n({f'r = {r[name]:+.2f}' if np.isfinite(r[name]) else 'constant'} with accuracy)")
+        bar = fig.colorbar(image, ax=ax, fraction=0.046)
+        bar.set_ticks([p for p, _ in ticks[name]], labels=[label for _, label in ticks[name]])
     ax = axes.flat[len(names)]
-    image = ax.imshow(som["u_matrix"], cmap="bone_r", origin="lower")
+    fig.colorbar(ax.imshow(som["u_matrix"], cmap="bone_r", origin="lower"), ax=ax, fraction=0.046)
     ax.set_title("U-matrix (distance to neighbours)")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    for ax in axes.flat[panels:]:
-        ax.axis("off")
-    for ax in axes.flat[:panels]:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    rows_, cols_ = som["size"]
     fig.suptitle(
-        f"Figure 1: SOM of the grid search ({rows_}x{cols_} map, {som['iterations']} iterations; "
-        f"quantization error {som['quantization_error']:.3f}, topographic error "
+        f"Figure 1: SOM of the grid search ({som['size'][0]}x{som['size'][1]} map, {som['iterations']} "
+        f"iterations; quantization error {som['quantization_error']:.3f}, topographic error "
         f"{som['topographic_error']:.3f})"
     )
     fig.tight_layout()
@@ -375,48 +237,15 @@ def figure1(som, ticks):
 
 def figure1_data(som):
     """The numbers behind Figure 1: one row per neuron, one column per plane plus the U-matrix."""
-    rows, cols = som["size"]
-    grid_rows, grid_cols = np.meshgrid(range(rows), range(cols), indexing="ij")
-    data = {"row": grid_rows.ravel(), "col": grid_cols.ravel()}
-    data.update({name: plane.ravel() for name, plane in som["planes"].items()})
-    data["u_matrix"] = som["u_matrix"].ravel()
-    return pd.DataFrame(data)
+    rows, cols = np.meshgrid(range(som["size"][0]), range(som["size"][1]), indexing="ij")
+    planes = {name: plane.ravel() for name, plane in som["planes"].items()}
+    return pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), **planes, "u_matrix": som["u_matrix"].ravel()})
 
 
-def figure1_markdown(som, configurations):
-    rows, cols = som["size"]
-    table = pd.DataFrame({
-        "Component plane": [PLANE_TITLES[n] for n in som["correlations"]],
-        "r with accuracy plane": [
-            f"{r:+.3f}" if np.isfinite(r) else "n/a (constant)" for r in som["correlations"].values()
-        ],
-    })
-    return (
-        f"**Figure 1:** self-organizing map of the {len(configurations)} configurations (one row "
-        f"each, mean over seeds). Inputs: augmentation, neurons in the 1st and 2nd layer, has 2nd "
-        "layer, dropout, activation (one-hot) and test accuracy. Hyperparameters are scaled by the "
-        "rank of their grid level (equal steps, so log2 for the neuron counts, with n2 = 0 one "
-        "step below 16); accuracy is min-max scaled. Map "
-        f"{rows}x{cols}, {som['iterations']} iterations, seed {som['seed']}: quantization error "
-        f"{som['quantization_error']:.4f} (with half the iterations: "
-        f"{som['half_quantization_error']:.4f}), topographic error {som['topographic_error']:.4f}. "
-        "How to read it: a plane whose colour pattern looks like the accuracy plane (outlined, "
-        "first panel) goes with accuracy; r below is the correlation over neurons.\n\n"
-        + markdown_table(table)
-    )
+# --- Hyperparameter importance: factorial ANOVA, its numbers and figure ---------------------
 
 
-# ---------------------------------------------------------------------------------------------
-# Factorial ANOVA: hyperparameter importance
-# ---------------------------------------------------------------------------------------------
-
-
-def term_name(term):
-    """'C(n1):C(dropout)' -> 'n1 × dropout'."""
-    return " × ".join(part[2:-1] if part.startswith("C(") else part for part in term.split(":"))
-
-
-def factorial_anova(trials, response=RESPONSE):
+def factorial_anova(trials, settings):
     """Main effects and two-way interactions of the varied factors, type II sums of squares.
 
     Returns (table, notes). Type II tests each effect after every other effect that does not
@@ -424,114 +253,60 @@ def factorial_anova(trials, response=RESPONSE):
     and it stays meaningful if some trials are missing. Type III would need sum-to-zero contrasts
     and tests main effects averaged over interactions, which is not the question asked here.
     """
-    notes = []
+    response = settings.response
     varied = [factor for factor in FACTORS if trials[factor].nunique() > 1]
-    for factor in FACTORS:
-        if factor not in varied:
-            notes.append(f"{factor} has a single level in this grid and is left out of the ANOVA.")
+    notes = [f"{f} has a single level in this grid and is left out of the ANOVA." for f in FACTORS if f not in varied]
     if not varied:
-        notes.append("No hyperparameter varies, so there is nothing to apportion.")
-        return None, notes
+        return None, notes + ["No hyperparameter varies, so there is nothing to apportion."]
     terms = " + ".join(f"C({factor})" for factor in varied)
     formula = f"{response} ~ ({terms})**2" if len(varied) > 1 else f"{response} ~ {terms}"
     model = smf.ols(formula, data=trials).fit()
-    residual_df = float(model.df_resid)
     total_ss = float(((trials[response] - trials[response].mean()) ** 2).sum())
     if total_ss == 0:
-        notes.append(f"{response} is identical in every trial, so there is no variance to apportion.")
-        return None, notes
-    if residual_df < 1:
-        notes.append(
+        return None, notes + [f"{response} is identical in every trial, so there is no variance to apportion."]
+    if float(model.df_resid) < 1:
+        return None, notes + [
             "The model leaves no residual degrees of freedom (too few trials for main effects and "
             "two-way interactions), so no F test is possible."
-        )
-        return None, notes
-    anova = anova_lm(model, typ=2)
-    residual_ss = float(anova.loc["Residual", "sum_sq"])
+        ]
+    anova = anova_lm(model, typ=ANOVA_TYPE)
+    sum_sq, residual_ss = anova["sum_sq"].to_numpy(), float(anova.loc["Residual", "sum_sq"])
     table = pd.DataFrame({
-        "term": [term_name(t) if t != "Residual" else "residual" for t in anova.index],
+        # 'C(n1):C(dropout)' -> 'n1 × dropout'
+        "term": ["residual" if t == "Residual" else " × ".join(part[2:-1] for part in t.split(":")) for t in anova.index],
         "kind": ["residual" if t == "Residual" else ("interaction" if ":" in t else "main") for t in anova.index],
         "df": anova["df"].to_numpy(),
-        "sum_sq": anova["sum_sq"].to_numpy(),
-        "eta_sq": anova["sum_sq"].to_numpy() / total_ss,
-        "partial_eta_sq": anova["sum_sq"].to_numpy() / (anova["sum_sq"].to_numpy() + residual_ss),
+        "sum_sq": sum_sq,
+        "eta_sq": sum_sq / total_ss,
+        "partial_eta_sq": sum_sq / (sum_sq + residual_ss),
         "F": anova["F"].to_numpy(),
         "p_value": anova["PR(>F)"].to_numpy(),
     })
     table.loc[table["kind"] == "residual", "partial_eta_sq"] = np.nan
     effects = table[table["kind"] != "residual"].sort_values("eta_sq", ascending=False, kind="stable")
-    table = pd.concat([effects, table[table["kind"] == "residual"]], ignore_index=True)
-    return table, notes
+    return pd.concat([effects, table[table["kind"] == "residual"]], ignore_index=True), notes
 
 
-def replicate_note(trials):
-    """How many seeds per configuration, and what that means for the ANOVA's error term."""
-    seeds = trials.groupby(list(FACTORS)).size()
-    if seeds.max() < 2:
-        return (
-            "One seed per configuration: the ANOVA cannot separate seed-to-seed noise from the "
-            "three-way and higher interactions, which together form its residual; its F tests "
-            "and p-values hold only if those interactions are negligible."
-        )
-    if seeds.min() < seeds.max():
-        return (
-            f"Seeds per configuration vary from {seeds.min()} to {seeds.max()}; the residual is "
-            "seed-to-seed noise plus the interactions of three or more factors."
-        )
-    return (
-        f"{seeds.max()} seeds per configuration: the residual is seed-to-seed noise plus the "
-        "interactions of three or more factors."
-    )
+def group_means(trials, settings):
+    """Mean response with and without augmentation, per activation, with and without a 2nd layer."""
+    response = trials[settings.response]
+    return {
+        "augmentation": {"with": response[trials["augmentation"] == 1].mean(),
+                         "without": response[trials["augmentation"] == 0].mean()},
+        "activation": {a: response[trials["activation"] == a].mean() for a in ACTIVATIONS},
+        "second_layer": {"with": response[trials["n2"] > 0].mean(), "without": response[trials["n2"] == 0].mean()},
+    }
 
 
-def format_p(p):
-    if not np.isfinite(p):
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def p_phrase(p):
-    """'p < 0.001' or 'p = 0.123'."""
-    text = format_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
-def importance_markdown(table, notes, trials):
-    header = (
-        f"**Hyperparameter importance:** factorial ANOVA of test accuracy over "
-        f"{len(trials)} trials ({trials.groupby(list(FACTORS)).ngroups} configurations), main "
-        "effects and two-way interactions, all factors categorical, type II sums of squares "
-        "(each effect tested after every effect that does not contain it; in a complete grid "
-        "this is the classical balanced decomposition). eta² = SS / total SS (share of "
-        "variance); partial eta² = SS / (SS + residual SS). has_second_layer is not a separate "
-        "factor: it is the n2 = 0 level of n2, so its effect is part of n2's.\n\n"
-    )
-    body = ""
-    if table is not None:
-        shown = pd.DataFrame({
-            "Term": table["term"],
-            "df": table["df"].map(lambda v: f"{v:.0f}"),
-            "eta²": table["eta_sq"].map(lambda v: f"{v:.4f}"),
-            "partial eta²": table["partial_eta_sq"].map(lambda v: "–" if pd.isna(v) else f"{v:.4f}"),
-            "F": table["F"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}"),
-            "p": table["p_value"].map(format_p),
-        })
-        body = markdown_table(shown)
-    extra = "".join(f"\n- {note}" for note in [replicate_note(trials), *notes])
-    return header + body + "\nNotes:" + extra + "\n"
-
-
-def importance_figure(table, interactions_shown=10):
+def importance_figure(table, settings, interactions_shown=10):
     """Horizontal bars of eta²: every main effect, the largest interactions, the residual."""
-    main = table[table["kind"] == "main"]
     interactions = table[table["kind"] == "interaction"]
-    shown_interactions = interactions.head(interactions_shown)
     rest = interactions.iloc[interactions_shown:]
-    rows = pd.concat([main, shown_interactions, table[table["kind"] == "residual"]])
-    labels = list(rows["term"])
-    values = list(rows["eta_sq"])
+    rows = pd.concat([table[table["kind"] == "main"], interactions.head(interactions_shown),
+                      table[table["kind"] == "residual"]])
+    labels, values = list(rows["term"]), list(rows["eta_sq"])
     colours = [
-        "grey" if kind == "residual" else ("tab:blue" if p < ALPHA else "lightsteelblue")
+        "grey" if kind == "residual" else ("tab:blue" if p < settings.alpha else "lightsteelblue")
         for kind, p in zip(rows["kind"], rows["p_value"])
     ]
     if len(rest):
@@ -541,205 +316,78 @@ def importance_figure(table, interactions_shown=10):
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.5))
     positions = np.arange(len(labels))[::-1]
     ax.barh(positions, values, color=colours, edgecolor="black", linewidth=0.5)
-    ax.set_yticks(positions)
-    ax.set_yticklabels(labels)
+    ax.set_yticks(positions, labels=labels)
     for y, value in zip(positions, values):
         ax.text(value, y, f" {value:.3f}", va="center", fontsize=8)
     ax.set_xlabel("eta² (share of the variance of test accuracy)")
     ax.set_xlim(0, max(values) * 1.2 if max(values) > 0 else 1)
-    ax.set_title(f"Hyperparameter importance (type II ANOVA; dark blue: p < {ALPHA})")
+    ax.set_title(f"Hyperparameter importance (type II ANOVA; dark blue: p < {settings.alpha})")
     fig.tight_layout()
     return fig
 
 
-# ---------------------------------------------------------------------------------------------
-# The paragraph comparing the SOM with the ANOVA
-# ---------------------------------------------------------------------------------------------
+# --- Main ----------------------------------------------------------------------------------
 
 
-def som_factor_similarity(correlations):
-    """Per factor, the largest |r| of its planes with the accuracy plane (NaN if all constant)."""
-    planes = {
-        "augmentation": ["augmentation"],
-        "n1": ["n1"],
-        "n2": ["n2", "has_second_layer"],
-        "dropout": ["dropout"],
-        "activation": ["relu", "sigmoid"],
-    }
-    similarity = {}
-    for factor, names in planes.items():
-        values = [abs(correlations[n]) for n in names if np.isfinite(correlations[n])]
-        similarity[factor] = max(values) if values else float("nan")
-    return similarity
-
-
-def comparison_paragraph(som, table, notes, trials):
-    """Generated text: what the SOM suggests, what the ANOVA says, where they agree."""
-    similarity = som_factor_similarity(som["correlations"])
-    som_order = sorted((f for f in similarity if np.isfinite(similarity[f])), key=lambda f: -similarity[f])
-    rows, cols = som["size"]
-    r = som["correlations"]
-    signed = [
-        f"the {title} plane has r = {r[name]:+.2f}"
-        for name, title in (("relu", "ReLU"), ("augmentation", "augmentation"))
-        if np.isfinite(r[name])
-    ]
-    parts = [
-        f"On the SOM ({rows}x{cols}, quantization error {som['quantization_error']:.3f}, "
-        f"topographic error {som['topographic_error']:.3f}), the component planes that look most "
-        "like the test-accuracy plane are "
-        + ", ".join(f"{f} (|r| = {similarity[f]:.2f})" for f in som_order)
-        + ("; " + " and ".join(signed) + " (positive r: the plane is high where accuracy is high)"
-           if signed else "")
-        + "."
-        if som_order else "On the SOM no hyperparameter plane varies."
-    ]
-    if table is None:
-        parts.append("The ANOVA could not be fitted: " + " ".join(notes))
-        return " ".join(parts) + "\n"
-
-    main = table[table["kind"] == "main"].set_index("term")
-    residual = table[table["kind"] == "residual"].iloc[0]
-    anova_order = list(main.sort_values("eta_sq", ascending=False).index)
-    parts.append(
-        f"The ANOVA on {len(trials)} trials (type II) ranks the main effects "
-        + ", ".join(
-            f"{f} (eta² = {main.loc[f, 'eta_sq']:.3f}, {p_phrase(main.loc[f, 'p_value'])})"
-            for f in anova_order
-        )
-        + f"; all two-way interactions together explain eta² = "
-        f"{table.loc[table['kind'] == 'interaction', 'eta_sq'].sum():.3f} and the residual "
-        f"{residual['eta_sq']:.3f}."
-    )
-
-    def verdict(factor, description, means):
-        if factor not in main.index:
-            return f"{description}: not varied in this grid."
-        p = main.loc[factor, "p_value"]
-        matters = "matters" if p < ALPHA else "does not matter detectably"
-        means_text = " vs ".join(f"{label} {value:.4f}" for label, value in means.items())
-        return (
-            f"{description} {matters} (eta² = {main.loc[factor, 'eta_sq']:.3f}, {p_phrase(p)}; "
-            f"mean test accuracy {means_text})."
-        )
-
-    parts.append(verdict(
-        "augmentation", "Augmentation",
-        {"with": trials.loc[trials["augmentation"] == 1, RESPONSE].mean(),
-         "without": trials.loc[trials["augmentation"] == 0, RESPONSE].mean()},
-    ))
-    parts.append(verdict(
-        "activation", "Sigmoid vs ReLU",
-        {a: trials.loc[trials["activation"] == a, RESPONSE].mean() for a in ACTIVATIONS},
-    ))
-    if "n2" in main.index:
-        parts.append(
-            "A second hidden layer (n2 > 0 vs n2 = 0, part of the n2 effect) gives mean test "
-            f"accuracy {trials.loc[trials['n2'] > 0, RESPONSE].mean():.4f} vs "
-            f"{trials.loc[trials['n2'] == 0, RESPONSE].mean():.4f} without."
-        )
-
-    significant = {f for f in main.index if main.loc[f, "p_value"] < ALPHA}
-    suggested = {f for f in som_order if similarity[f] >= SOM_SIMILAR}
-    agreement = []
-    if som_order and anova_order:
-        same = som_order[0] == anova_order[0]
-        agreement.append(
-            f"Both methods put {anova_order[0]} first." if same else
-            f"The SOM puts {som_order[0]} first, the ANOVA {anova_order[0]}."
-        )
-    only_som = sorted(suggested - significant)
-    only_anova = sorted(significant - suggested)
-    if only_som:
-        agreement.append(
-            f"The SOM suggests {', '.join(only_som)} (|r| ≥ {SOM_SIMILAR}) but the ANOVA finds no "
-            f"significant main effect (p ≥ {ALPHA})."
-        )
-    if only_anova:
-        agreement.append(
-            f"The ANOVA finds {', '.join(only_anova)} significant although its SOM plane barely "
-            f"resembles the accuracy plane (|r| < {SOM_SIMILAR})."
-        )
-    if not only_som and not only_anova:
-        agreement.append(
-            f"The factors the SOM suggests (|r| ≥ {SOM_SIMILAR}) are exactly those with a "
-            f"significant main effect (p < {ALPHA})."
-        )
-    one_seed = trials.groupby(list(FACTORS)).size().max() < 2
-    agreement.append(
-        "The SOM only shows co-occurrence on a map of configuration means and gives no measure "
-        "of noise; the ANOVA tests each effect against "
-        + ("its residual." if one_seed else "seed-to-seed variation.")
-    )
-    parts.extend(agreement)
-    if one_seed:
-        parts.append(replicate_note(trials))
-    return " ".join(parts) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------
-# Main
-# ---------------------------------------------------------------------------------------------
-
-
-def seeds_text(configurations):
-    low, high = int(configurations["seeds"].min()), int(configurations["seeds"].max())
-    if low == high:
-        return "1 seed" if low == 1 else f"{low} seeds"
-    return f"{low}–{high} seeds"
-
-
-def main():
-    args = parser.parse_args()
+def main(argv=None):
+    args = parse_args(argv)
+    settings = settings_from(args)
     start = time.perf_counter()
-    iterations = args.iterations or (QUICK_ITERATIONS if args.quick else DEFAULT_ITERATIONS)
-    results = Path(args.results_dir)
-    grid_path = results / GRID_FILE
-    trials = usable_trials(grid_frame(grid_path), grid_path)
+    grid_path = Path(args.results_dir) / GRID_FILE
+    trials = read_trials(grid_path)
     configurations = configuration_means(trials)
     if len(configurations) < 2:
         raise UserError(f"{grid_path} holds a single configuration; a SOM and an ANOVA need at least two")
-    results = results_dir(results)
-    print(f"read {len(trials)} trials, {len(configurations)} configurations ({seeds_text(configurations)}) from {grid_path}")
+    results = results_dir(args.results_dir)
+    seeds = [int(configurations["seeds"].min()), int(configurations["seeds"].max())]
+    seeds_text = "–".join(map(str, sorted(set(seeds)))) + " seed(s)"
+    print(f"read {len(trials)} trials, {len(configurations)} configurations ({seeds_text} each) from {grid_path}")
 
-    table3 = best_configurations(configurations)
-    write_csv(results / "table3.csv", table3)
-    write_text(results / "table3.md", table3_markdown(table3, seeds_text(configurations)))
-    print(f"table 3: best mean validation accuracy {table3['val_acc_mean'].iloc[0]:.4f}")
+    table3 = best_configurations(configurations, settings)
+    written = [write_csv(results / "table3.csv", table3.drop(columns="rank"))]
 
-    matrix, ticks = som_matrix(configurations)
-    size = tuple(args.som_size) if args.som_size else default_som_size(len(matrix))
-    print(f"training a {size[0]}x{size[1]} SOM on {matrix.shape[0]}x{matrix.shape[1]} inputs, {iterations} iterations")
-    som = fit_som(matrix, size, iterations, args.seed)
-    som["seed"] = args.seed
-    print(
-        f"SOM quantization error {som['quantization_error']:.4f} (half the iterations: "
-        f"{som['half_quantization_error']:.4f}), topographic error {som['topographic_error']:.4f}"
-    )
-    save_figure(results / "figure1_som.png", figure1(som, ticks))
-    write_csv(results / "figure1_som_data.csv", figure1_data(som))
-    write_text(results / "figure1_som.md", figure1_markdown(som, configurations))
+    if settings.som_size is None:
+        settings = replace(settings, som_size=default_som_size(len(configurations)))
+    matrix, ticks = som_matrix(configurations, settings)
+    print(f"training a {settings.som_size[0]}x{settings.som_size[1]} SOM on {matrix.shape[0]}x{matrix.shape[1]} "
+          f"inputs, {settings.iterations} iterations")
+    som = fit_som(matrix, settings)
+    written += [save_figure(results / "figure1_som.png", figure1(som, ticks)),
+                write_csv(results / "figure1_som_data.csv", figure1_data(som))]
 
-    table, notes = factorial_anova(trials)
-    if trials.groupby(list(FACTORS)).size().max() < 2:
+    table, notes = factorial_anova(trials, settings)
+    if seeds[1] < 2:
         warn("one seed per configuration; the ANOVA cannot separate noise from higher-order interactions")
+    if table is not None:
+        written += [write_csv(results / "hparam_importance.csv", table),
+                    save_figure(results / "figure_hparam_importance.png", importance_figure(table, settings))]
+
+    # Full precision for the prose (the CSVs keep 6 significant digits).
+    written.append(write_json(results / FACTS, {
+        "settings": asdict(settings), "trials": len(trials), "configurations": len(configurations),
+        "seeds_per_configuration": seeds, "table3": table3.to_dict(orient="list"),
+        "som": {key: value for key, value in som.items() if key not in ("planes", "u_matrix")},
+        "anova": {"type": ANOVA_TYPE, "notes": notes, "table": None if table is None else table.to_dict(orient="list")},
+        "group_means": group_means(trials, settings),
+    }))
+    wall = time.perf_counter() - start
+    written.append(write_run_info(results, "som_analysis", wall, asdict(settings) | {
+        "quick": args.quick, "trials": len(trials), "configurations": len(configurations), "anova_type": ANOVA_TYPE,
+    }))
+
+    best = table3[table3["rank"] == 1]
+    print(f"\nTable 3: {len(best)} configuration(s) share the best mean validation accuracy over {seeds_text}:")
+    for _, config in best.iterrows():
+        print(f"  {describe(config)}: validation {config['val_acc_mean']:.4f} ± {config['val_acc_sd']:.4f}, "
+              f"test {config['test_acc_mean']:.4f} ± {config['test_acc_sd']:.4f}")
+    print(f"SOM: quantization error {som['quantization_error']:.4f} (half the iterations: "
+          f"{som['half_quantization_error']:.4f}), topographic error {som['topographic_error']:.4f}")
     for note in notes:
         print(f"note: {note}")
     if table is not None:
-        write_csv(results / "hparam_importance.csv", table)
-        save_figure(results / "figure_hparam_importance.png", importance_figure(table))
         top = table.iloc[0]
         print(f"ANOVA: largest effect {top['term']} (eta² {top['eta_sq']:.3f}, {p_phrase(top['p_value'])})")
-    write_text(results / "hparam_importance.md", importance_markdown(table, notes, trials))
-    write_text(results / "som_anova_summary.md", comparison_paragraph(som, table, notes, trials))
-
-    wall = time.perf_counter() - start
-    write_run_info(results, "som_analysis", wall, {
-        "seed": args.seed, "som_size": list(size), "iterations": iterations, "quick": args.quick,
-        "trials": len(trials), "configurations": len(configurations), "response": RESPONSE,
-        "anova_type": 2,
-    })
-    print(f"wrote Figure 1, Table 3 and the ANOVA to {results}/ in {wall:.1f} s")
+    print(f"wrote {', '.join(path.name for path in written)} to {results}/ in {wall:.1f} s")
 
 
 if __name__ == "__main__":

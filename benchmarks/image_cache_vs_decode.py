@@ -12,8 +12,8 @@ the same split from the same seed for the same epochs:
   `keras.utils.load_img` + `img_to_array` (what flow_from_directory does) and trains
   one epoch on them.
 
-Both arms use the grid's `model_for_trial`, whose training steps are traced once per
-configuration, so neither arm's time includes JAX tracing. Decoding is deterministic, so
+Both arms use the grid's `trial_runner.reused_model`, whose training steps are traced once
+per configuration, so neither arm's time includes JAX tracing. Decoding is deterministic, so
 both arms see identical pixels: their test accuracies are reported side by side, with
 whether the final weights are the same. The configurations are two of the report's own
 top five (no augmentation, 16-128 and 64-128 relu, dropout 0.2).
@@ -47,16 +47,17 @@ def trial(config, split, labels, epochs, seed, images=None, decode_paths=None):
     With `decode_paths`: every epoch decodes the training and validation files again and
     trains one epoch on them, as flow_from_directory made the report's trials do.
     """
-    import keras
-
     import keras_imageTools
+    from tp2 import grid_store, trial_runner
+    from tp2.keras_setup import keras
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = keras_imageTools.model_for_trial(config, seed)  # as the grid: steps traced once per configuration
+    # As the grid: the steps are traced once per configuration.
+    model = trial_runner.reused_model(grid_store.config_key(config), lambda: keras_imageTools.build_model(config, seed))
     y_train = labels[split["train"]].astype("float32")
     y_val = labels[split["val"]].astype("float32")
-    fit = dict(batch_size=keras_imageTools.BATCH_SIZE, validation_batch_size=len(y_val), verbose=0)
+    fit = dict(batch_size=keras_imageTools.FULL.batch_size, validation_batch_size=len(y_val), verbose=0)
     decoding = 0.0
     start = time.perf_counter()
     if decode_paths is None:
@@ -74,7 +75,9 @@ def trial(config, split, labels, epochs, seed, images=None, decode_paths=None):
 
 def measure(data_dir, repeats=3, epochs=EPOCHS, configs=CONFIGS):
     import keras_imageTools
+    from benchmarks import ratio_row
     from tp2 import data as tp2_data
+    from tp2.keras_setup import reuse_compilations
 
     classes = tuple(tp2_data.DEFAULT_CLASSES)
     root = tp2_data.ensure_caltech(data_dir, classes)
@@ -82,7 +85,7 @@ def measure(data_dir, repeats=3, epochs=EPOCHS, configs=CONFIGS):
     paths = np.array([str(p) for p in paths])
     split = keras_imageTools.split_indices(labels, SEED)
     x_test, y_test = images[split["test"]], labels[split["test"]]
-    keras_imageTools.reuse_compilations()
+    reuse_compilations(tp2_data.cache_dir() / "xla")
     rows = []
     for config in configs:
         trial(config, split, labels, 1, SEED, images=images)  # compile the steps, untimed
@@ -101,14 +104,11 @@ def measure(data_dir, repeats=3, epochs=EPOCHS, configs=CONFIGS):
                 weights[arm] = model.get_weights()
             ratios.append(times["decoded"][-1] / times["cached"][-1])
         same = all(np.allclose(a, b, atol=1e-5) for a, b in zip(weights["cached"], weights["decoded"]))
-        rows.append({
-            "benchmark": f"image_trial_cached_vs_decode_every_epoch_n1_{config['n1']}",
-            "target": f"≥ {TARGET_RATIO:g}",
-            "ratio_min": float(min(ratios)),
-            "ratio_median": float(np.median(ratios)),
-            "ratio_max": float(max(ratios)),
-            "met": float(np.median(ratios)) >= TARGET_RATIO,
-            "details": (
+        rows.append(ratio_row(
+            f"image_trial_cached_vs_decode_every_epoch_n1_{config['n1']}",
+            f"≥ {TARGET_RATIO:g}",
+            ratios,
+            (
                 f"{epochs}-epoch trial of n1={config['n1']} n2={config['n2']} {config['activation']} "
                 f"dropout {config['dropout']} decoding its {len(split['train']) + len(split['val'])} JPEGs "
                 f"(train + validation) every epoch / the same trial from arrays decoded once; median "
@@ -116,7 +116,7 @@ def measure(data_dir, repeats=3, epochs=EPOCHS, configs=CONFIGS):
                 f"{np.median(times['cached']):.2f} s (median of {CACHED_RUNS} runs per repeat); test accuracy "
                 f"{accuracy['decoded']:.4f} vs {accuracy['cached']:.4f}, same weights: {same}"
             ),
-        })
+        ))
     return rows
 
 

@@ -1,6 +1,6 @@
 """Training time of the four Table-1 models on PyTensor vs the same math in plain NumPy.
 
-For every experiment of `theano_tp2.EXPERIMENTS` the ratio is
+For every experiment of `theano_tp2.FULL.experiments` the ratio is
 
     PyTensor training wall time / NumPy training wall time
 
@@ -28,8 +28,9 @@ import os
 
 import numpy as np
 
+from benchmarks import ratio_row
+
 TARGET_RATIO = 1.0
-BLAS_THREADS = 1  # as theano_tp2.BLAS_THREADS: Table 1 trains with one thread too
 SEED = 0  # run_table1's base seed: the split and the starting point of its repetition 0
 REPETITION = 0
 # Final parameters of the two sides agree to float32 rounding accumulated over the steps
@@ -100,10 +101,10 @@ def numpy_step(params, x, y, activation, rate, l2_weight):
 
 def load_split(data_dir):
     """The training split of Table 1's repetition 0 (standardised float32 images, 0/1 labels)."""
-    import theano_tp2
+    from theano_tp2 import DEFAULT_CLASSES, FULL, load_dataset, split_for_repetition
 
-    x, y = theano_tp2.load_dataset(data_dir, theano_tp2.DEFAULT_CLASSES)
-    train_x, train_y, _, _ = theano_tp2.split_for_repetition(x, y, SEED + REPETITION)
+    x, y = load_dataset(FULL, data_dir, DEFAULT_CLASSES)
+    train_x, train_y, _, _ = split_for_repetition(FULL, x, y, SEED + REPETITION)
     return train_x, train_y
 
 
@@ -112,7 +113,7 @@ def starting_point(spec, n_features, n_samples, epochs):
     import theano_tp2
 
     rng = np.random.default_rng([SEED, REPETITION, 2])
-    initial = theano_tp2.initial_parameters(n_features, spec["hidden"], rng)
+    initial = theano_tp2.initial_parameters(theano_tp2.FULL, n_features, spec["hidden"], rng)
     if spec["batch_size"] is None:
         return initial, [None] * epochs
     return initial, theano_tp2.minibatch_orders(n_samples, epochs, rng)
@@ -134,7 +135,7 @@ def run_numpy(initial, x, y, spec, orders):
 
     params = {name: np.array(value, dtype=theano_tp2.FLOATX) for name, value in initial.items()}
     rate = np.asarray(spec["learning_rate"], dtype=theano_tp2.FLOATX)
-    step = lambda bx, by: numpy_step(params, bx, by, spec["hidden"], rate, theano_tp2.L2_WEIGHT)  # noqa: E731
+    step = lambda bx, by: numpy_step(params, bx, by, spec["hidden"], rate, theano_tp2.FULL.l2_weight)  # noqa: E731
     with np.errstate(over="ignore"):  # exp(-z) overflows to inf for z < -88: sigmoid 0, as intended
         _, seconds = theano_tp2.train(step, x, y, spec["batch_size"], orders)
     return params, seconds
@@ -171,9 +172,10 @@ def measure_experiment(name, x, y, repeats, epochs=None):
     """The ratio row of one Table-1 experiment (`epochs` overrides its epoch count)."""
     import theano_tp2
 
-    spec = dict(theano_tp2.EXPERIMENTS[name], name=name)
+    settings = theano_tp2.FULL
+    spec = dict(settings.experiments[name], name=name)
     n_epochs = epochs or spec["epochs"]
-    model = theano_tp2.build_model(x.shape[1], spec["hidden"], spec["learning_rate"])  # compiled untimed
+    model = theano_tp2.build_model(settings, x.shape[1], spec["hidden"], spec["learning_rate"])  # compiled untimed
     initial, orders = starting_point(spec, x.shape[1], len(y), n_epochs)
     times, difference = {"pytensor": [], "numpy": []}, 0.0
     for attempt in range(repeats):
@@ -182,32 +184,25 @@ def measure_experiment(name, x, y, repeats, epochs=None):
             times[side].append(value)
         difference = max(difference, pair_difference)
     ratios = np.array(times["pytensor"]) / np.array(times["numpy"])
-    median = float(np.median(ratios))
     steps = "full-batch steps" if spec["batch_size"] is None else f"epochs of minibatch {spec['batch_size']}"
-    return {
-        "benchmark": f"pytensor_vs_numpy_{name}",
-        "target": f"≤ {TARGET_RATIO:g}",
-        "ratio_min": float(ratios.min()),
-        "ratio_median": median,
-        "ratio_max": float(ratios.max()),
-        "met": median <= TARGET_RATIO,
-        "details": (
-            f"training time of Table 1's {name} model ({n_epochs} {steps}, {len(y)} training images, float32, "
-            f"{BLAS_THREADS} BLAS thread; compilation excluded): PyTensor median {np.median(times['pytensor']):.3g} s "
-            f"/ the same math in plain NumPy median {np.median(times['numpy']):.3g} s; final parameters agree "
-            f"to {difference:.1g}"
-        ),
-    }
+    details = (
+        f"training time of Table 1's {name} model ({n_epochs} {steps}, {len(y)} training images, float32, "
+        f"{settings.blas_threads} BLAS thread; compilation excluded): PyTensor median "
+        f"{np.median(times['pytensor']):.3g} s / the same math in plain NumPy median "
+        f"{np.median(times['numpy']):.3g} s; final parameters agree to {difference:.1g}"
+    )
+    return ratio_row(f"pytensor_vs_numpy_{name}", f"≤ {TARGET_RATIO:g}", ratios, details)
 
 
 def measure(data_dir, repeats=3, epochs=None):
     """One row per Table-1 experiment; `epochs` overrides every experiment's epoch count."""
-    import theano_tp2
     from threadpoolctl import threadpool_limits
 
+    from theano_tp2 import FULL
+
     x, y = load_split(data_dir)
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-        return [measure_experiment(name, x, y, repeats, epochs) for name in theano_tp2.EXPERIMENTS]
+    with threadpool_limits(limits=FULL.blas_threads, user_api="blas"):
+        return [measure_experiment(name, x, y, repeats, epochs) for name in FULL.experiments]
 
 
 if __name__ == "__main__":

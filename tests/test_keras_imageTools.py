@@ -1,12 +1,13 @@
-"""keras_imageTools.py: grid, augmentation, kill-and-resume, HDF5 round trips, Dask, Figure 2, a quick run."""
+"""keras_imageTools.py: grid, augmentation, kill-and-resume, HDF5 round trips, Dask, Figure 2, a quick run;
+tp2/report/grid.py: the grid summary and the HDF5 answer written from the run's files."""
 
-import argparse
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import h5py
 import keras
@@ -16,8 +17,13 @@ import pytest
 from conftest import ROOT, assert_clean_error, run_script, run_quick
 
 import keras_imageTools as kit
+from tp2 import grid_store, hdf5_model, trial_runner
+from tp2.cli import UserError
+from tp2.report import grid as grid_report
+from tp2.results import write_csv
 
 CONFIG = {"augmentation": 0, "n1": 16, "n2": 8, "dropout": 0.0, "activation": "relu"}
+TWO_EPOCHS = replace(kit.FULL, max_epochs=2)
 
 
 def class_folders(root, per_class=24, size=48):
@@ -56,14 +62,25 @@ def read_trials(path):
 
 
 def test_the_grid_is_the_reports_full_factorial():
-    configs = kit.configurations(kit.GRID)
+    configs = kit.configurations(kit.FULL.grid)
     assert len(configs) == 240
-    assert len({kit.config_key(c) for c in configs}) == 240
-    assert kit.GRID == {
+    assert len({grid_store.config_key(c) for c in configs}) == 240
+    assert {factor: list(levels) for factor, levels in kit.FULL.grid} == {
         "augmentation": [0, 1], "n1": [16, 32, 64, 128], "n2": [0, 16, 32, 64, 128],
         "dropout": [0.0, 0.1, 0.2], "activation": ["sigmoid", "relu"],
     }
-    assert all(set(c) == set(kit.FACTORS) for c in configs)
+    assert all(set(c) == set(grid_store.FACTORS) for c in configs)
+
+
+def test_the_grid_definition_is_the_one_stored_in_the_committed_grid_file():
+    """Another definition would make a resumed full run refuse the committed grid_search.h5."""
+    definition = kit.grid_definition(kit.FULL, ("airplanes", "Motorbikes"))
+    assert json.dumps(definition) == (
+        '{"factors": {"augmentation": [0, 1], "n1": [16, 32, 64, 128], "n2": [0, 16, 32, 64, 128], '
+        '"dropout": [0.0, 0.1, 0.2], "activation": ["sigmoid", "relu"]}, "classes": ["airplanes", "Motorbikes"], '
+        '"image_size": 64, "split_fractions": [0.7, 0.1, 0.2], "batch_size": 32, "learning_rate": 0.0001, '
+        '"max_epochs": 30, "patience": 5, "label_smoothing": 0.1, "reader": "keras.utils.load_img+img_to_array"}'
+    )
 
 
 @pytest.mark.parametrize("n2", [0, 32])
@@ -85,7 +102,7 @@ def test_model_is_rescaling_flatten_dense_dropout_and_a_sigmoid_output(n2):
 def test_training_loss_is_cross_entropy_with_label_smoothing():
     model = kit.build_model(dict(CONFIG, n1=16, n2=0, dropout=0.0, activation="relu"), seed=0)
     y, p = np.array([[1.0], [0.0]], np.float32), np.array([[0.9], [0.2]], np.float32)
-    eps = kit.LABEL_SMOOTHING
+    eps = kit.FULL.label_smoothing
     assert 0 < eps < 0.5
     target = y * (1 - eps) + eps / 2
     expected = -np.mean(target * np.log(p) + (1 - target) * np.log(1 - p))
@@ -125,7 +142,7 @@ def test_split_is_stratified_70_10_20_and_disjoint(small_images):
 def test_one_predict_scores_each_split_as_separate_predicts_do(small_images):
     images, labels = small_images
     keras.utils.set_random_seed(3)
-    model = kit.build_model(dict(CONFIG, activation="sigmoid"), seed=3, size=images.shape[1])
+    model = kit.build_model(dict(CONFIG, activation="sigmoid"), seed=3, settings=replace(kit.FULL, image_size=images.shape[1]))
     split = kit.split_indices(labels, seed=2)
     split["test"] = split["test"][:-1]  # unequal, odd-sized parts: a wrong boundary shows
     together = kit.split_accuracies(model, images, labels, split, names=("train", "val", "test"))
@@ -146,37 +163,40 @@ def test_a_reused_model_trains_exactly_as_a_new_one(small_images, augmentation):
     def state(model):
         return [np.array(v.value) for v in model.variables + model.optimizer.variables]
 
-    kit._traced_model.clear()
-    new, _, _ = kit.train_model(config, 1, images, labels, epochs=2, pool=pool)
+    trial_runner._last_model.clear()
+    new, _, _ = kit.train_model(config, 1, images, labels, pool=pool, settings=TWO_EPOCHS)
     expected = state(new)
-    kit._traced_model.clear()
-    first, _, _ = kit.train_model(config, 0, images, labels, epochs=2, pool=pool)
-    reused, _, _ = kit.train_model(config, 1, images, labels, epochs=2, pool=pool)
+    trial_runner._last_model.clear()
+    first, _, _ = kit.train_model(config, 0, images, labels, pool=pool, settings=TWO_EPOCHS)
+    reused, _, _ = kit.train_model(config, 1, images, labels, pool=pool, settings=TWO_EPOCHS)
     assert reused is first  # the steps traced for seed 0 trained seed 1
     for got, want in zip(state(reused), expected, strict=True):
         np.testing.assert_array_equal(got, want)
-    other = kit.train_model(dict(config, n1=8), 1, images, labels, epochs=1, pool=pool)[0]
-    assert other is not first and list(kit._traced_model.values()) == [other]
+    other = kit.train_model(dict(config, n1=8), 1, images, labels, pool=pool, settings=replace(kit.FULL, max_epochs=1))[0]
+    assert other is not first and list(trial_runner._last_model.values()) == [other]
 
 
 def test_summary_ranks_on_validation_and_never_on_test():
     rows = [dict(CONFIG, n1=n1, seed=s, val_acc=val, test_acc=test, epochs=3, train_time_s=1.0)
             for n1, vals, test in ((16, (0.9, 0.9), 0.5), (32, (0.8, 1.0), 0.99), (64, (0.95, 0.95), 0.1))
             for s, val in enumerate(vals)]
-    summary = kit.summarise(rows)
+    summary = kit.grid_summary(rows)
     assert list(summary["n1"]) == [64, 16, 32]  # 16 and 32 tie on validation: the smaller SD wins
+    assert list(summary.columns) == ["augmentation", "n1", "n2", "dropout", "activation", "seeds", "val_mean",
+                                     "val_sd", "test_mean", "test_sd", "epochs_mean", "time_mean_s"]
 
 
 def test_rows_survive_the_h5_file_and_another_grid_is_refused(tmp_path):
-    definition = {"factors": kit.QUICK_GRID, "max_epochs": 3}
+    definition = {"factors": {factor: list(levels) for factor, levels in kit.QUICK.grid}, "max_epochs": 3}
     rows = [dict(CONFIG, seed=s, val_acc=0.5 + s / 10, test_acc=0.25, epochs=3, train_time_s=1.5) for s in (0, 1)]
-    kit.write_grid_file(tmp_path / "grid_search.h5", rows, definition)
-    assert kit.read_grid_file(tmp_path / "grid_search.h5", definition) == rows
+    grid_store.write(tmp_path / "grid_search.h5", rows, definition, **kit.grid_attributes(kit.QUICK))
+    assert grid_store.read_rows(tmp_path / "grid_search.h5", definition) == rows
     trials, attrs = read_trials(tmp_path / "grid_search.h5")
-    assert trials.dtype == kit.TRIAL_DTYPE and json.loads(attrs["grid"]) == definition
+    assert trials.dtype == grid_store.TRIAL_DTYPE and json.loads(attrs["grid"]) == definition
     assert "keras" in json.loads(attrs["versions"]) and attrs["date"]
-    with pytest.raises(kit.UserError, match="different grid"):
-        kit.read_grid_file(tmp_path / "grid_search.h5", dict(definition, max_epochs=4))
+    assert attrs["image_size"] == 64 and list(attrs["split_fractions"]) == [0.7, 0.1, 0.2]
+    with pytest.raises(UserError, match="different grid"):
+        grid_store.read_rows(tmp_path / "grid_search.h5", dict(definition, max_epochs=4))
 
 
 def start_grid(data, results, *extra):
@@ -201,29 +221,28 @@ def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, t
     assert finished == 3, "the grid ended before it could be interrupted"
     trials, _ = read_trials(results / "grid_search.h5")
     assert 3 <= len(trials) < 8  # every finished trial was already on disk
-    before = {(kit.config_key(r), r["seed"]): r for r in kit.array_to_rows(trials)}
+    before = {(grid_store.config_key(r), r["seed"]): r for r in grid_store.array_to_rows(trials)}
 
     process = start_grid(small_data, results)
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output[-3000:]
     assert f"resuming: {len(trials)} trials already in" in output
     trials, _ = read_trials(results / "grid_search.h5")
-    pairs = [(kit.config_key(r), r["seed"]) for r in kit.array_to_rows(trials)]
-    expected = {(kit.config_key(c), s) for c in kit.configurations(kit.QUICK_GRID) for s in (0, 1)}
+    pairs = [(grid_store.config_key(r), r["seed"]) for r in grid_store.array_to_rows(trials)]
+    expected = {(grid_store.config_key(c), s) for c in kit.configurations(kit.QUICK.grid) for s in (0, 1)}
     assert len(pairs) == len(set(pairs)) == 8 and set(pairs) == expected
-    after = {(kit.config_key(r), r["seed"]): r for r in kit.array_to_rows(trials)}
+    after = {(grid_store.config_key(r), r["seed"]): r for r in grid_store.array_to_rows(trials)}
     assert all(after[key] == row for key, row in before.items())  # finished trials were not rerun
     csv = pd.read_csv(results / "grid_search.csv")
-    assert len(csv) == 8 and list(csv.columns) == list(kit.TRIAL_DTYPE.names)
+    assert len(csv) == 8 and list(csv.columns) == list(grid_store.TRIAL_DTYPE.names)
 
 
 def test_parallel_jobs_give_the_same_rows_as_one_job(small_images):
     images, labels = small_images
     todo = [(dict(CONFIG, n1=n1), 0) for n1 in (8, 16)]
-    serial = argparse.Namespace(jobs=1, dask=None, epochs=2)
-    parallel = argparse.Namespace(jobs=2, dask=None, epochs=2)
-    one = sorted(kit.run_trials(todo, images, labels, None, serial), key=lambda r: r["n1"])
-    two = sorted(kit.run_trials(todo, images, labels, None, parallel), key=lambda r: r["n1"])
+    shared = (images, labels, None, TWO_EPOCHS)
+    one = sorted(trial_runner.run_trials(kit.run_trial, todo, *shared, jobs=1), key=lambda r: r["n1"])
+    two = sorted(trial_runner.run_trials(kit.run_trial, todo, *shared, jobs=2), key=lambda r: r["n1"])
     for a, b in zip(one, two):
         assert (a["val_acc"], a["test_acc"], a["epochs"]) == (b["val_acc"], b["test_acc"], b["epochs"])
 
@@ -240,7 +259,7 @@ def test_trials_run_on_a_dask_cluster(small_data, tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"trials on Dask at {cluster.scheduler_address}" in result.stdout
     trials, _ = read_trials(tmp_path / "grid_search.h5")
-    assert len(trials) == len(kit.configurations(kit.QUICK_GRID))
+    assert len(trials) == len(kit.configurations(kit.QUICK.grid))
 
 
 def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
@@ -253,16 +272,16 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
 
 def test_h5_model_loads_with_the_same_predictions(small_images, tmp_path):
     images, labels = small_images
-    model, split, _ = kit.train_model(CONFIG, 0, images, labels, epochs=2)
+    model, split, _ = kit.train_model(CONFIG, 0, images, labels, settings=TWO_EPOCHS)
     path = kit.save_model_h5(model, tmp_path / "model.h5")
-    groups, attributes = kit.h5_groups(path)
+    groups, attributes = hdf5_model.h5_groups(path)
     assert any(g.startswith("model_weights") for g in groups)
     assert any(g.startswith("optimizer_weights") for g in groups)
     assert "model_config" in attributes
     loaded = keras.models.load_model(path)
     x = images[split["test"]]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    name, kernel, _ = kit.first_kernel(path)
+    name, kernel, _ = hdf5_model.first_kernel(path)
     assert kernel.shape == (64 * 64 * 3, CONFIG["n1"]) and np.array_equal(kernel, model.get_weights()[0])
 
 
@@ -280,7 +299,7 @@ def test_training_resumes_from_the_h5_file_as_if_never_stopped(small_images, tmp
     broken = fresh()
     broken.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
     broken.save(tmp_path / "halfway.h5")
-    resumed = kit.load_model_h5(tmp_path / "halfway.h5")
+    resumed = hdf5_model.load_model_h5(tmp_path / "halfway.h5")
     assert int(resumed.optimizer.iterations) == int(broken.optimizer.iterations)
     resumed.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
@@ -300,7 +319,7 @@ def test_plain_load_model_keeps_the_weights_but_not_the_adam_state(small_images,
     model.fit(images.astype("float32"), labels.astype("float32"), epochs=1, verbose=0)
     model.save(tmp_path / "model.h5")
     plain = keras.models.load_model(tmp_path / "model.h5")
-    complete = kit.load_model_h5(tmp_path / "model.h5")
+    complete = hdf5_model.load_model_h5(tmp_path / "model.h5")
     assert len(complete.optimizer.variables) == len(model.optimizer.variables)
     for a, b in zip(complete.optimizer.variables, model.optimizer.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
@@ -331,7 +350,7 @@ def quick_run(real_data_dir, tmp_path_factory):
 def test_quick_run_on_caltech_reaches_the_accuracy_band(quick_run):
     _, results, _ = quick_run
     grid = pd.read_csv(results / "grid_search.csv")
-    assert len(grid) == len(kit.configurations(kit.QUICK_GRID)) * kit.QUICK_SEEDS
+    assert len(grid) == len(kit.configurations(kit.QUICK.grid)) * kit.QUICK.seeds
     summary = pd.read_csv(results / "grid_summary.csv")
     assert summary["val_mean"].is_monotonic_decreasing
     assert summary.loc[0, "test_mean"] >= 0.95
@@ -342,7 +361,7 @@ def test_quick_run_writes_the_model_the_h5_answer_and_figure2(quick_run):
     result, results, _ = quick_run
     model = keras.models.load_model(results / "model_best.h5")
     assert model.output_shape == (None, 1)
-    answer = (results / "h5_answer.md").read_text()
+    answer = grid_report.markdown_files(results)["h5_answer.md"]
     for fragment in ("model_weights", "optimizer_weights", "150 MB", "gzip", ".keras", "True"):
         assert fragment in answer
     figure = results / "figure2_model.png"
@@ -350,6 +369,51 @@ def test_quick_run_writes_the_model_the_h5_answer_and_figure2(quick_run):
     lines = [line for line in result.stdout.splitlines() if line.startswith("trial ")]
     assert len(lines) == 8 and all("ETA" in line and "val " in line for line in lines)
     assert "Traceback" not in result.stderr
+    best, wrote = result.stdout.splitlines()[-2:]
+    assert best.startswith("best on validation: ") and " test " in best
+    for name in ("grid_search.h5", "grid_search.csv", "grid_summary.csv", "model_best.h5", "h5_facts.json",
+                 "figure2_model", "run_keras_imageTools.json"):
+        assert name in wrote
+
+
+# --- tp2/report/grid.py: the Markdown of Exercises 2b and 2c --------------------------
+
+
+def test_report_writes_the_grid_summary_and_the_h5_answer_from_the_quick_run(quick_run):
+    _, results, _ = quick_run
+    files = grid_report.markdown_files(results)
+    assert set(files) == {"grid_summary.md", "h5_answer.md"}
+    table = files["grid_summary.md"]
+    assert table.startswith("# Grid search: airplanes vs Motorbikes (best 10 on validation)\n\n| augmented")
+    assert table.count("\n| ") == 1 + len(kit.configurations(kit.QUICK.grid))  # header and one row each
+    facts = json.loads((results / "h5_facts.json").read_text())
+    assert facts["input_size"] == 64 * 64 * 3 and facts["keras_version"] == keras.__version__
+    assert grid_store.describe(facts["config"]) in files["h5_answer.md"]
+    assert f"{tuple(facts['kernel_shape'])} in " in files["h5_answer.md"]
+    text = "\n".join(grid_report.section(results))
+    assert text.startswith("## Exercise 2c — what HDF5 gives\n")
+    assert "The 2017 model file was 150 MB; this run's best model file is" in text
+    assert "figure2_model.png)" in text or "written as `figure2_model.dot`" in text
+
+
+def test_report_grid_summary_uses_the_exact_accuracies_of_the_runs_seeds(tmp_path):
+    # 0.98749999... is 0.987 to three digits but 0.9875 (-> 0.988) in the 6-digit CSV.
+    tests = (0.97875, 0.99, 0.99375)
+    rows = [dict(CONFIG, seed=s, val_acc=0.9, test_acc=t, epochs=3, train_time_s=1.0) for s, t in enumerate(tests)]
+    rows.append(dict(CONFIG, seed=3, val_acc=0.1, test_acc=0.1, epochs=3, train_time_s=1.0))  # another run's seed
+    grid_store.save(tmp_path, rows, {"factors": {}})
+    write_csv(tmp_path / "grid_summary.csv", kit.grid_summary(rows[:3]))
+    (tmp_path / "run_keras_imageTools.json").write_text(json.dumps({"settings": {"seed": 0, "seeds": 3}}))
+    table = grid_report.markdown_files(tmp_path)["grid_summary.md"]
+    assert f"| {np.mean(tests):.3f} ± " in table and "| 0.987 ± 0.008 " in table and "| 3 " in table
+
+
+def test_report_without_the_run_says_what_to_run(tmp_path):
+    assert grid_report.markdown_files(tmp_path) == {}
+    lines = grid_report.section(tmp_path)
+    assert "*`h5_answer.md` is not in the results folder yet: run `make images`.*\n" in lines
+    (tmp_path / "figure2_model.dot").write_text("digraph {}")
+    assert "*Figure 2 was written as `figure2_model.dot` (Graphviz `dot` was missing).*\n" in grid_report.section(tmp_path)
 
 
 def test_help_lists_the_options():

@@ -1,7 +1,9 @@
 """keras_mnist.py: architectures, splits, Table 2 arithmetic, a quick run on real MNIST, errors."""
 
+import dataclasses
 import hashlib
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 from conftest import assert_clean_error, run_script, run_quick
 
 import keras_mnist
+from tp2.report import table2
+from tp2.results import write_csv, write_json
 
 TABLE2_COLUMNS = ["experiment", "val_acc_mean", "val_acc_sd", "test_acc_mean", "test_acc_sd",
                   "relative_improvement", "seeds"]
@@ -52,7 +56,7 @@ def test_each_experiment_builds_its_intended_network(name):
 def test_original_has_the_parameter_count_of_mnist_mlp():
     # 784*512+512 + 512*512+512 + 512*10+10, as printed by the original example
     assert keras_mnist.build_model("original").count_params() == 669_706
-    assert keras_mnist.BATCH_SIZE == 128 and keras_mnist.EPOCHS == 20
+    assert keras_mnist.FULL.batch_size == 128 and keras_mnist.FULL.epochs == 20
 
 
 # --- Table 2 arithmetic --------------------------------------------------------------
@@ -80,10 +84,18 @@ def test_relative_improvement_is_the_ratio_of_test_errors():
     assert table.loc["i_25pct_data", "seeds"] == 2
 
 
-def test_markdown_table_has_mean_sd_and_says_how_data_were_split():
+def write_fake_results(folder, runs, **settings):
+    """table2.csv, table2_runs.csv and run_keras_mnist.json as keras_mnist.py writes them."""
+    write_csv(folder / "table2.csv", keras_mnist.summary_table(runs))
+    write_csv(folder / "table2_runs.csv", keras_mnist.runs_frame(runs))
+    write_json(folder / "run_keras_mnist.json", {"settings": dict(dataclasses.asdict(keras_mnist.FULL), **settings)})
+
+
+def test_markdown_table_has_mean_sd_and_says_how_data_were_split(tmp_path):
     runs = [fake_run(name, seed, 0.97, 0.98 - 0.01 * (name != "original") + 0.001 * seed)
             for name in ("original", "ii_one_layer") for seed in (0, 1, 2)]
-    text = keras_mnist.markdown_report(keras_mnist.summary_table(runs), runs, epochs=2, validation_images=9999)
+    write_fake_results(tmp_path, runs, epochs=2, validation_images=9999)
+    text = table2.markdown_files(tmp_path)["table2.md"]
     assert "official 10,000 test images, never used for any choice" in text
     assert "held-out stratified 1/6 of the 60,000 training images" in text
     assert "0.9810 ± 0.0010" in text  # original's test accuracy
@@ -127,12 +139,13 @@ def test_25pct_experiment_trains_on_a_stratified_quarter(splits):
 
 
 def test_same_seed_gives_identical_numbers(real_data_dir):
-    small = keras_mnist.load_splits(real_data_dir, split_seed=0, train_size=2000)
+    small = keras_mnist.load_splits(real_data_dir, split_seed=0, settings=replace(keras_mnist.FULL, train_size=2000))
     for part in ("x_val", "y_val", "x_test", "y_test"):
         small[part] = small[part][:2000]
-    first = keras_mnist.train_run("original", small, seed=3, epochs=1)
-    second = keras_mnist.train_run("original", small, seed=3, epochs=1)
-    other = keras_mnist.train_run("original", small, seed=4, epochs=1)
+    one_epoch = replace(keras_mnist.FULL, epochs=1)
+    first = keras_mnist.train_run("original", small, seed=3, settings=one_epoch)
+    second = keras_mnist.train_run("original", small, seed=3, settings=one_epoch)
+    other = keras_mnist.train_run("original", small, seed=4, settings=one_epoch)
     assert first["val_acc"] == second["val_acc"] and first["test_acc"] == second["test_acc"]
     assert (first["val_acc"], first["test_acc"]) != (other["val_acc"], other["test_acc"])
 
@@ -152,12 +165,14 @@ def test_quick_run_writes_table2_with_the_report_ordering(quick_run):
     table = pd.read_csv(results / "table2.csv")
     assert list(table.columns) == TABLE2_COLUMNS
     assert list(table["experiment"]) == list(INTENDED)
-    assert (table["seeds"] == keras_mnist.QUICK_SEEDS).all()
+    assert (table["seeds"] == keras_mnist.QUICK.seeds).all()
     rows = table.set_index("experiment")
     assert rows.loc["original", "test_acc_mean"] >= 0.90
     assert rows.loc["original", "relative_improvement"] == pytest.approx(1.0)
     errors = 1 - rows["test_acc_mean"]
-    assert rows["relative_improvement"].to_numpy() == pytest.approx((errors["original"] / errors).to_numpy())
+    # table2.csv keeps 6 significant digits: an error of ~0.05 recomputed from a rounded mean
+    # is good to ~1e-5 relative, so that is the tolerance (a wrong formula is off by far more).
+    assert rows["relative_improvement"].to_numpy() == pytest.approx((errors["original"] / errors).to_numpy(), rel=2e-5)
     assert rows.loc["i_25pct_data", "test_acc_mean"] < rows.loc["original", "test_acc_mean"]
     assert (rows[["val_acc_sd", "test_acc_sd"]] > 0).all().all()  # seeds do differ
 
@@ -165,27 +180,70 @@ def test_quick_run_writes_table2_with_the_report_ordering(quick_run):
 def test_quick_run_writes_curves_runs_markdown_and_run_info(quick_run):
     _, results = quick_run
     runs = pd.read_csv(results / "table2_runs.csv")
-    assert len(runs) == 6 * keras_mnist.QUICK_SEEDS * keras_mnist.QUICK_EPOCHS
+    assert len(runs) == 6 * keras_mnist.QUICK.seeds * keras_mnist.QUICK.epochs
     assert runs["val_acc"].between(0.5, 1.0).all() and (runs["epoch_time_s"] > 0).all()
     sizes = runs.groupby("experiment")["train_size"].first()
     assert sizes["i_25pct_data"] == pytest.approx(sizes["original"] / 4, abs=10)
-    markdown = (results / "table2.md").read_text()
+    markdown = table2.markdown_files(results)["table2.md"]
     assert markdown.count("±") >= 12 and "| i (25% data)" in markdown
     from PIL import Image
 
     with Image.open(results / "figure_mnist_curves.png") as image:
         assert image.width > 400 and image.height > 300
     info = json.loads((results / "run_keras_mnist.json").read_text())
-    assert info["settings"]["quick"] is True and info["settings"]["epochs"] == keras_mnist.QUICK_EPOCHS
+    assert info["settings"]["quick"] is True and info["settings"]["epochs"] == keras_mnist.QUICK.epochs
+    assert info["settings"]["experiments"]["i_25pct_data"]["label"] == "i (25% data)"
     assert info["wall_time_s"] > 0
 
 
 def test_quick_run_prints_one_line_per_run_when_not_interactive(quick_run):
     result, _ = quick_run
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    assert len(lines) == 6 * keras_mnist.QUICK_SEEDS
+    assert len(lines) == 6 * keras_mnist.QUICK.seeds
     assert all("test_acc" in line for line in lines)
     assert "━" not in result.stdout  # no progress bars in a log
+    summary = result.stdout.split("Table 2: test accuracy")[1]  # the plain-text summary at the end
+    assert all(f"  {name} " in summary for name in INTENDED) and "±" in summary
+    assert "wrote table2.csv, table2_runs.csv, figure_mnist_curves.png, run_keras_mnist.json" in summary
+
+
+def test_report_section_shows_2017_beside_now_and_the_curves(quick_run):
+    _, results = quick_run
+    text = "\n".join(table2.section(results))
+    assert "| i_25pct_data" in text and "0.9670" in text  # 2017's number beside ours
+    assert text.count("±") >= 12
+    assert f"With {keras_mnist.QUICK.seeds} seeds per experiment" in text
+    assert "![Validation accuracy per epoch" in text and "(figure_mnist_curves.png)" in text
+
+
+# --- Report module on partial results ------------------------------------------------
+
+
+def test_report_needs_only_table2_csv_for_its_section(tmp_path):
+    runs = [fake_run(name, seed, 0.97, 0.98 - 0.01 * (name == "i_25pct_data") + 0.001 * seed)
+            for name in INTENDED for seed in (0, 1)]
+    write_csv(tmp_path / "table2.csv", keras_mnist.summary_table(runs))
+    assert table2.markdown_files(tmp_path) == {}  # no runs CSV, no run JSON: no table2.md
+    text = "\n".join(table2.section(tmp_path))
+    assert "The worst experiment is i_25pct_data" in text
+    assert "*figure_mnist_curves.png not produced yet.*" in text
+
+
+def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
+    assert table2.markdown_files(tmp_path) == {}
+    assert "run `make mnist`" in "".join(table2.section(tmp_path))
+
+
+# --- Settings and command line -------------------------------------------------------
+
+
+def test_settings_come_from_full_or_quick_and_the_options_given():
+    settings = keras_mnist.chosen_settings(keras_mnist.parse_args(["--quick", "--seeds", "3"]))
+    assert settings == replace(keras_mnist.QUICK, seeds=3)
+    assert keras_mnist.chosen_settings(keras_mnist.parse_args([])) == keras_mnist.FULL
+    chosen = keras_mnist.chosen_settings(keras_mnist.parse_args(["--experiments", "v_no_dropout", "original", "--epochs", "4"]))
+    assert list(chosen.experiments) == ["v_no_dropout", "original"] and chosen.epochs == 4
+    assert keras_mnist.QUICK == replace(keras_mnist.FULL, train_size=15_000, epochs=2, seeds=2)
 
 
 # --- Errors and help -----------------------------------------------------------------

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from tp2 import UserError
-from tp2.results import atomic_write, markdown_table, mean_sd, results_dir, write_csv, write_text
+from tp2.report.format import markdown_table, mean_sd
+from tp2.results import atomic_write, results_dir, write_csv, write_text
 
 
 def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path):
@@ -48,3 +49,38 @@ def test_markdown_table_keeps_cells_as_written():
     text = markdown_table(pd.DataFrame({"x": ["0.980", "1"], "y": ["a", "b"]}))
     lines = text.splitlines()
     assert lines[0].replace(" ", "") == "|x|y|" and "0.980" in lines[2] and len(lines) == 4
+
+
+def test_sample_sd_uses_ddof_1_and_is_zero_for_one_value():
+    from tp2.stats import sample_sd
+
+    assert sample_sd([1.0, 2.0, 3.0, 4.0]) == pytest.approx((5 / 3) ** 0.5)  # sum of squares 5, n - 1 = 3
+    assert sample_sd([0.7]) == 0.0
+
+
+def test_option_help_is_written_from_the_field_docstring_and_both_defaults():
+    from dataclasses import dataclass, replace
+
+    from tp2.settings import field_docs, option_help
+
+    @dataclass(frozen=True)
+    class Settings:
+        repetitions: int = 10
+        """Repetitions, each on
+        its own split."""
+        seed_offset: int = 3
+
+    full = Settings()
+    assert field_docs(Settings) == {"repetitions": "Repetitions, each on its own split."}
+    assert option_help(Settings, "repetitions", full, replace(full, repetitions=2)) == (
+        "Repetitions, each on its own split (default 10; 2 with --quick)")
+    assert option_help(Settings, "repetitions", full, full) == "Repetitions, each on its own split (default 10)"
+
+
+def test_read_run_info_returns_the_json_or_none(tmp_path):
+    from tp2.results import read_run_info, write_run_info
+
+    assert read_run_info(tmp_path, "theano_tp2") is None
+    write_run_info(tmp_path, "theano_tp2", 12.345, {"seed": 4})
+    info = read_run_info(tmp_path, "theano_tp2")
+    assert info["settings"] == {"seed": 4} and info["wall_time_s"] == 12.35 and info["script"] == "theano_tp2"

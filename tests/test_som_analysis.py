@@ -2,6 +2,7 @@
 
 import itertools
 import json
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 from conftest import assert_clean_error, run_script
 
 import som_analysis
+from tp2 import grid_store
+from tp2.report import som as som_report
 
 TRIAL_DTYPE = np.dtype([
     ("augmentation", "u1"), ("n1", "i4"), ("n2", "i4"), ("dropout", "f8"), ("activation", "S7"),
@@ -58,10 +61,10 @@ def planted_grid(tmp_path_factory):
     return write_grid(tmp_path_factory.mktemp("grid") / "grid_search.h5", grid_trials())
 
 
-def test_grid_frame_reads_one_row_per_trial(planted_grid):
-    frame = som_analysis.grid_frame(planted_grid)
+def test_read_trials_gives_one_row_per_trial(planted_grid):
+    frame = grid_store.read_trials(planted_grid)
     assert len(frame) == 240 * 3
-    assert list(frame.columns) == list(som_analysis.FIELDS)
+    assert list(frame.columns) == list(grid_store.FIELDS)
     assert set(frame["activation"]) == {"sigmoid", "relu"}
     assert frame["activation"].map(type).eq(str).all()
     assert frame["n2"].dtype.kind == "i" and frame["dropout"].dtype.kind == "f"
@@ -72,7 +75,7 @@ def test_grid_frame_reads_one_row_per_trial(planted_grid):
 
 
 def test_anova_ranks_planted_factors_first(planted_grid):
-    table, notes = som_analysis.factorial_anova(som_analysis.grid_frame(planted_grid))
+    table, notes = som_analysis.factorial_anova(grid_store.read_trials(planted_grid), som_analysis.FULL)
     assert notes == []
     effects = table[table["kind"] != "residual"]
     assert list(effects["term"][:2]) == ["activation", "n1"]
@@ -86,8 +89,8 @@ def test_anova_ranks_planted_factors_first(planted_grid):
 
 
 def test_som_inputs_are_scaled_by_grid_level(planted_grid):
-    configurations = som_analysis.configuration_means(som_analysis.grid_frame(planted_grid))
-    matrix, ticks = som_analysis.som_matrix(configurations)
+    configurations = som_analysis.configuration_means(grid_store.read_trials(planted_grid))
+    matrix, ticks = som_analysis.som_matrix(configurations, som_analysis.FULL)
     assert list(matrix.columns) == [
         "augmentation", "n1", "n2", "has_second_layer", "dropout", "sigmoid", "relu", "accuracy"
     ]
@@ -101,12 +104,12 @@ def test_som_inputs_are_scaled_by_grid_level(planted_grid):
 
 
 def test_planted_factor_plane_looks_like_accuracy_plane(planted_grid):
-    configurations = som_analysis.configuration_means(som_analysis.grid_frame(planted_grid))
-    matrix, _ = som_analysis.som_matrix(configurations)
-    som = som_analysis.fit_som(matrix, (9, 9), iterations=3000, seed=0)
+    configurations = som_analysis.configuration_means(grid_store.read_trials(planted_grid))
+    matrix, _ = som_analysis.som_matrix(configurations, som_analysis.FULL)
+    som = som_analysis.fit_som(matrix, replace(som_analysis.FULL, som_size=(9, 9), iterations=3000, seed=0))
     r = som["correlations"]
     assert r["relu"] > 0.8 and r["sigmoid"] < -0.8
-    similarity = som_analysis.som_factor_similarity(r)
+    similarity = som_report.som_factor_similarity(r)
     assert max(similarity, key=similarity.get) == "activation"
     assert abs(r["augmentation"]) < 0.3
     assert r["n1"] > 0
@@ -125,33 +128,39 @@ def test_cli_outputs_rank_on_validation_and_repeat_under_a_seed(planted_grid, tm
         assert result.returncode == 0, result.stderr
         assert "quantization error" in result.stdout and "topographic error" in result.stdout
         runs[name] = folder
-    outputs = ["figure1_som.png", "figure1_som_data.csv", "figure1_som.md", "table3.csv", "table3.md",
-               "hparam_importance.csv", "hparam_importance.md", "figure_hparam_importance.png",
-               "som_anova_summary.md", "run_som_analysis.json"]
+    outputs = ["figure1_som.png", "figure1_som_data.csv", "table3.csv", "hparam_importance.csv",
+               "figure_hparam_importance.png", "som_facts.json", "run_som_analysis.json"]
     for name in outputs:
         assert (runs["a"] / name).stat().st_size > 0, name
-    for name in ["figure1_som_data.csv", "table3.csv", "hparam_importance.csv", "som_anova_summary.md"]:
+    markdown = {name: som_report.markdown_files(folder) for name, folder in runs.items()}
+    for name in ["figure1_som.md", "table3.md", "hparam_importance.md", "som_anova_summary.md"]:
+        assert markdown["a"][name], name
+    for name in ["figure1_som_data.csv", "table3.csv", "hparam_importance.csv"]:
         assert (runs["a"] / name).read_bytes() == (runs["b"] / name).read_bytes(), name
+    assert markdown["a"]["som_anova_summary.md"] == markdown["b"]["som_anova_summary.md"]
     assert (runs["a"] / "figure1_som_data.csv").read_bytes() != (runs["c"] / "figure1_som_data.csv").read_bytes()
 
     # Table 3 ranks on mean validation accuracy, not on test accuracy.
     table3 = pd.read_csv(runs["a"] / "table3.csv")
     assert list(table3.columns) == ["augmentation", "n1", "n2", "dropout", "activation", "val_acc_mean",
                                     "val_acc_sd", "test_acc_mean", "test_acc_sd", "seeds"]
-    configurations = som_analysis.configuration_means(som_analysis.grid_frame(planted_grid))
+    configurations = som_analysis.configuration_means(grid_store.read_trials(planted_grid))
     by_val = configurations.sort_values("val_acc_mean", ascending=False).head(5)
     by_test = configurations.sort_values("test_acc_mean", ascending=False).head(5)
     assert list(table3["val_acc_mean"]) == pytest.approx(list(by_val["val_acc_mean"]), abs=1e-5)
     assert list(table3["test_acc_mean"]) != pytest.approx(list(by_test["test_acc_mean"]), abs=1e-5)
     assert (table3["seeds"] == 3).all() and (table3["activation"] == "relu").all()
-    assert "validation" in (runs["a"] / "table3.md").read_text()
+    settings = json.loads((runs["a"] / "run_som_analysis.json").read_text())["settings"]
+    assert settings["iterations"] == 1500 and settings["seed"] == 3 and settings["som_size"] == [9, 9]
+    assert settings["quick"] is True and settings["top_configurations"] == 5
+    assert "validation" in markdown["a"]["table3.md"]
 
     importance = pd.read_csv(runs["a"] / "hparam_importance.csv")
     assert list(importance["term"][:2]) == ["activation", "n1"]
-    summary = (runs["a"] / "som_anova_summary.md").read_text()
+    summary = markdown["a"]["som_anova_summary.md"]
     assert "Augmentation does not matter detectably" in summary
     assert "Sigmoid vs ReLU matters" in summary
-    assert "type II" in (runs["a"] / "hparam_importance.md").read_text()
+    assert "type II" in markdown["a"]["hparam_importance.md"]
 
 
 def test_one_seed_grid_says_noise_cannot_be_separated(tmp_path):
@@ -159,8 +168,9 @@ def test_one_seed_grid_says_noise_cannot_be_separated(tmp_path):
     result = run_script("som_analysis.py", "--results-dir", tmp_path, "--quick", "--iterations", 500)
     assert result.returncode == 0, result.stderr
     assert "warning: one seed per configuration" in result.stderr
-    assert "cannot separate" in (tmp_path / "hparam_importance.md").read_text()
-    assert "cannot separate" in (tmp_path / "som_anova_summary.md").read_text()
+    markdown = som_report.markdown_files(tmp_path)
+    assert "cannot separate" in markdown["hparam_importance.md"]
+    assert "cannot separate" in markdown["som_anova_summary.md"]
     table3 = pd.read_csv(tmp_path / "table3.csv")
     assert (table3["seeds"] == 1).all() and table3["val_acc_sd"].isna().all()
 
@@ -181,10 +191,44 @@ def test_small_grid_with_constant_factors_and_a_failed_trial(tmp_path):
         "augmentation", "n1", "n2", "augmentation × n1", "augmentation × n2", "n1 × n2", "residual"
     }
     assert importance["term"][0] == "n1"
-    assert "dropout has a single level" in (tmp_path / "hparam_importance.md").read_text()
-    summary = (tmp_path / "som_anova_summary.md").read_text()
+    markdown = som_report.markdown_files(tmp_path)
+    assert "dropout has a single level" in markdown["hparam_importance.md"]
+    summary = markdown["som_anova_summary.md"]
     assert "Sigmoid vs ReLU: not varied in this grid" in summary and "nan" not in summary
-    assert "n/a (constant)" in (tmp_path / "figure1_som.md").read_text()
+    assert "n/a (constant)" in markdown["figure1_som.md"]
+
+
+def test_table3_ties_share_a_rank_and_the_section_places_the_figures(tmp_path):
+    # Validation accuracy without noise: ReLU with n1 = 128 ties at the top (4 configurations),
+    # ReLU with n1 = 32 ties next.
+    grid = dict(GRID, n1=[32, 128], n2=[0, 64], dropout=[0.1])
+    trials = grid_trials(seeds=2, grid=grid)
+    relu = trials["activation"] == b"relu"
+    trials["val_acc"] = 0.9 + 0.02 * relu + 0.01 * (trials["n1"] == 128)
+    write_grid(tmp_path / "grid_search.h5", trials)
+    som_analysis.main(["--results-dir", str(tmp_path), "--quick", "--iterations", "200"])
+    table3 = som_report.markdown_files(tmp_path)["table3.md"]
+    assert "tie share a rank" in table3
+    ranks = [line.split("|")[1].strip() for line in table3.splitlines() if line.startswith("| ") and "Rank" not in line]
+    assert ranks == ["1", "1", "1", "1", "5"]
+
+    lines = som_report.section(tmp_path)
+    text = "\n".join(lines)
+    assert lines[0].startswith("## Table 3") and "The best configuration by validation accuracy reaches" in text
+    figure1 = next(i for i, line in enumerate(lines) if line.startswith("![Figure 1"))
+    anova = next(i for i, line in enumerate(lines) if line.startswith("## Which hyperparameters matter"))
+    importance = next(i for i, line in enumerate(lines) if line.startswith("**Hyperparameter importance:**"))
+    assert anova < figure1 < importance
+    assert lines[importance + 1].startswith("![Share of variance")
+    assert lines[-1].startswith("On the SOM")
+
+
+def test_report_without_outputs_says_what_to_run(tmp_path):
+    assert som_report.markdown_files(tmp_path) == {}
+    text = "\n".join(som_report.section(tmp_path))
+    assert "`table3.csv` is not in the results folder yet: run `make som`" in text
+    assert "`hparam_importance.md` is not in the results folder yet: run `make som`" in text
+    assert "0.980" in text  # the 2017 Table 3 is shown anyway
 
 
 def bad_file(kind, path):

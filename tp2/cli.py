@@ -15,6 +15,11 @@ class UserError(Exception):
     """A problem the user can fix: bad option, missing data, unwritable folder."""
 
 
+def warn(message):
+    """One 'warning:' line on stderr; the run goes on."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def fail(message):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
@@ -43,6 +48,20 @@ def add_results_dir_option(parser):
     parser.add_argument(
         "--results-dir", default="results", help="where tables and figures go (default: results)"
     )
+
+
+def add_classes_option(parser, default):
+    parser.add_argument(
+        "--classes", nargs=2, metavar=("A", "B"), default=list(default),
+        help=f"the two Caltech101 classes (default: {' '.join(default)})",
+    )
+
+
+def check_classes(classes):
+    """The two --classes as a tuple; UserError when they are the same class."""
+    if classes[0] == classes[1]:
+        raise UserError(f"--classes needs two different classes, got {classes[0]} twice")
+    return tuple(classes)
 
 
 def positive_int(text):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tp2.cli import UserError
+from tp2.cli import UserError, warn
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_HASH = "sha256:731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -38,10 +38,6 @@ CALTECH_FOLDER = "101_ObjectCategories"
 DEFAULT_CLASSES = ("airplanes", "Motorbikes")
 MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 CACHE_VERSION = 1
-
-
-def warn(message):
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def resolve_data_dir(data_dir=None):

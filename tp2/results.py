@@ -58,23 +58,6 @@ def save_figure(path, figure, dpi=120):
     return path
 
 
-def markdown_table(frame):
-    """A GitHub Markdown table (pandas + tabulate) of already formatted cells."""
-    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
-
-
-def mean_sd(values, scale=1.0, digits=2, style="pm"):
-    """'mean ± sd' (style 'pm') or the report's 'mean (SD: sd)' (style 'report')."""
-    import numpy as np
-
-    values = np.asarray(values, dtype=float) * scale
-    mean = values.mean()
-    sd = values.std(ddof=1) if len(values) > 1 else 0.0
-    if style == "report":
-        return f"{mean:.{digits}f} (SD: {sd:.{digits}f})"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
 LIBRARIES = ("numpy", "pytensor", "keras", "jax", "jaxlib", "h5py", "minisom", "statsmodels", "pandas", "pillow")
 
 
@@ -107,3 +90,18 @@ def write_run_info(results, script, wall_time_s, settings):
         "versions": library_versions(),
     }
     return write_text(Path(results) / f"run_{script}.json", json.dumps(info, indent=2, default=str) + "\n")
+
+
+def read_run_info(folder, script):
+    """The run_<script>.json in `folder` as a dict, or None when there is none."""
+    import json
+
+    path = Path(folder) / f"run_{script}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def write_json(path, facts):
+    """`facts` as indented JSON (the small fact files make_report.py turns into prose)."""
+    import json
+
+    return write_text(path, json.dumps(facts, indent=2, default=str) + "\n")

@@ -1,0 +1,54 @@
+"""tp2/grid_store.py: one row per configuration, ranked on validation with tied ranks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tp2 import grid_store
+
+CONFIG = {"augmentation": 0, "n1": 16, "n2": 0, "dropout": 0.0, "activation": "relu"}
+
+
+def trials(per_config):
+    """{n1: ([val accuracies], [test accuracies])} -> rows, one per seed."""
+    return [dict(CONFIG, n1=n1, seed=seed, val_acc=val, test_acc=test, epochs=3 + seed, train_time_s=1.0)
+            for n1, (vals, tests) in per_config.items() for seed, (val, test) in enumerate(zip(vals, tests))]
+
+
+def test_summary_is_one_row_per_configuration_with_sample_sd():
+    summary = grid_store.summarise(trials({32: ([0.8, 0.9, 1.0], [0.5, 0.7, 0.9]), 16: ([0.9], [0.1])}))
+    assert list(summary["n1"]) == [16, 32]  # factor order, not input order
+    row = summary.set_index("n1").loc[32]
+    assert row["seeds"] == 3 and row["val_acc_mean"] == pytest.approx(0.9)
+    assert row["val_acc_sd"] == pytest.approx(0.1)  # ddof 1: sqrt((0.01 + 0 + 0.01) / 2)
+    assert row["test_acc_sd"] == pytest.approx(0.2) and row["epochs_mean"] == 4
+    assert np.isnan(summary.set_index("n1").loc[16, "val_acc_sd"])  # one seed: no SD
+
+
+def test_ranking_uses_validation_only_and_shares_ranks_between_ties():
+    # 16 and 64 tie on mean validation (0.2); 64 has the smaller SD and goes first within the tie.
+    # 128 has the best test accuracy but the worst validation: it comes last.
+    # The two means of 0.2 differ in the last bit (summed from other values): still a tie.
+    summary = grid_store.summarise(trials({
+        16: ([0.1, 0.35, 0.15], [0.5] * 3),
+        32: ([0.25, 0.25, 0.25], [0.6] * 3),
+        64: ([0.2, 0.2, 0.2], [0.4] * 3),
+        128: ([0.1, 0.1, 0.1], [1.0] * 3),
+    }))
+    means = summary.set_index("n1")["val_acc_mean"]
+    assert means[16] != means[64] and means[16] == pytest.approx(means[64])
+    order = grid_store.ranked(summary)
+    assert list(order["n1"]) == [32, 64, 16, 128]
+    assert list(order["rank"]) == [1, 2, 2, 4]
+
+
+def test_rows_survive_save_and_the_csv_is_regenerated_from_them(tmp_path):
+    definition = {"factors": {"n1": [16, 32]}, "max_epochs": 3}
+    rows = trials({32: ([0.75, 0.5], [0.25, 0.5]), 16: ([0.5], [0.5])})
+    grid_store.save(tmp_path, rows, definition, image_size=64)
+    again = grid_store.read_rows(tmp_path / grid_store.GRID_FILE, definition)
+    assert sorted(again, key=lambda r: (r["n1"], r["seed"])) == sorted(rows, key=lambda r: (r["n1"], r["seed"]))
+    csv = pd.read_csv(tmp_path / grid_store.GRID_CSV)
+    assert list(csv.columns) == list(grid_store.FIELDS) and list(csv["n1"]) == [16, 32, 32]
+    frame = grid_store.read_trials(tmp_path / grid_store.GRID_FILE)
+    assert frame.attrs["grid"] == definition and len(frame) == 3

@@ -1,0 +1,54 @@
+"""REPORT.md's last part: the machine, the libraries, each script's command and wall time,
+and the benchmarks."""
+
+import os
+import platform
+from pathlib import Path
+
+import pandas as pd
+
+from tp2.report.format import markdown_table
+from tp2.results import read_run_info
+
+SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def markdown_files(folder):
+    return {}
+
+
+def section(folder):
+    runs = {script: info for script in SCRIPTS if (info := read_run_info(folder, script)) is not None}
+    lines = ["## Environment and commands\n"]
+    lines.append(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}\n")
+    versions = next((run["versions"] for run in runs.values() if run.get("versions")), {})
+    if versions:
+        lines.append("- Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "\n")
+    rows = [
+        {
+            "Script": script,
+            "Command": f"`{run['command']}`",
+            "Wall time (min)": f"{run['wall_time_s'] / 60:.1f}",
+            "Finished (UTC)": run["date"],
+        }
+        for script, run in runs.items()
+    ]
+    if rows:
+        lines.append("\n" + markdown_table(pd.DataFrame(rows)))
+        total = sum(run["wall_time_s"] for run in runs.values()) / 60
+        lines.append(f"\nTotal wall time of the four scripts: {total:.1f} min.\n")
+    bench = folder / "bench.md"
+    if bench.exists():
+        text = bench.read_text(encoding="utf-8").strip()
+        lines += ["\n## Benchmarks\n", text.split("\n", 1)[1] if text.startswith("#") else text, "\n"]
+    return lines

@@ -1,0 +1,55 @@
+"""How numbers look in every table: one format per quantity."""
+
+import numpy as np
+
+from tp2.stats import sample_sd
+
+
+def markdown_table(frame):
+    """A GitHub Markdown table (pandas + tabulate) of already formatted cells."""
+    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def mean_sd(values, scale=1.0, digits=2, style="pm"):
+    """'mean ± sd' (style 'pm') or the report's 'mean (SD: sd)' (style 'report'); sample SD."""
+    values = np.asarray(values, dtype=float) * scale
+    mean, sd = values.mean(), sample_sd(values)
+    if style == "report":
+        return f"{mean:.{digits}f} (SD: {sd:.{digits}f})"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def missing_note(name, target):
+    """The line REPORT.md shows where a script's output is not there yet."""
+    return f"*`{name}` is not in the results folder yet: run `make {target}`.*\n"
+
+
+def beyond_spread(mean_a, sd_a, mean_b, sd_b):
+    """'Beyond the spread': the means are further apart than the sum of the two SDs.
+
+    A reader's rule of thumb, not a test (a single run's SD counts as 0).
+    """
+    return abs(mean_a - mean_b) > (sd_a + sd_b)
+
+
+def read_csv(folder, name):
+    """A results CSV as a DataFrame, or None when the file is not there."""
+    import pandas as pd
+
+    path = folder / name
+    return pd.read_csv(path) if path.exists() else None
+
+
+def read_json(folder, name):
+    """A results JSON file as a dict, or None when the file is not there."""
+    import json
+
+    path = folder / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def figure(folder, name, caption):
+    """A figure's Markdown, placed right after its table, or a note that it is missing."""
+    if (folder / name).exists():
+        return f"![{caption}]({name})\n\n*{caption}*\n"
+    return f"*{name} not produced yet.*\n"

@@ -1,0 +1,145 @@
+"""Exercises 2b and 2c in prose: the grid summary table and the answer on HDF5, with Figure 2.
+
+Reads what `keras_imageTools.py` wrote: `grid_summary.csv` (one row per configuration,
+best first on validation) with the trials of `grid_search.h5` (the exact accuracies: the
+CSVs keep 6 significant digits), `h5_facts.json` (measurements of `model_best.h5` and of
+the grid as HDF5), `model_best.h5` and `figure2_model.png` (or `.dot`).
+"""
+
+import pandas as pd
+
+from tp2.grid_store import GRID_FILE, config_key, describe, read_trials
+from tp2.report.format import figure, markdown_table, mean_sd, missing_note, read_csv, read_json
+from tp2.results import read_run_info
+
+ORIGINAL_H5_SIZE_MB = 150  # the report's model file
+SUMMARY_TOP = 10
+FIGURE2 = "figure2_model.png"
+FIGURE2_CAPTION = "Figure 2: the best image model, drawn by keras.utils.plot_model."
+
+
+def markdown_files(folder):
+    files = {}
+    summary = read_csv(folder, "grid_summary.csv")
+    if summary is not None and (folder / GRID_FILE).exists():
+        files["grid_summary.md"] = ("# Grid search: airplanes vs Motorbikes (best 10 on validation)\n\n"
+                                    + summary_markdown(summary, summarised_trials(folder)))
+    facts = read_json(folder, "h5_facts.json")
+    if facts is not None:
+        files["h5_answer.md"] = h5_answer(facts)
+    return files
+
+
+def section(folder):
+    lines = ["## Exercise 2c — what HDF5 gives\n"]
+    facts = read_json(folder, "h5_facts.json")
+    if facts is None:
+        lines.append(missing_note("h5_answer.md", "images"))
+    else:
+        size = folder / "model_best.h5"
+        if size.exists():
+            lines.append(
+                f"The 2017 model file was {ORIGINAL_H5_SIZE_MB} MB; this run's best model file is "
+                f"{size.stat().st_size / 1e6:.2f} MB.\n"
+            )
+        lines.append(h5_answer(facts).strip() + "\n")
+    if not (folder / FIGURE2).exists() and (folder / "figure2_model.dot").exists():
+        return lines + ["*Figure 2 was written as `figure2_model.dot` (Graphviz `dot` was missing).*\n"]
+    return lines + [figure(folder, FIGURE2, FIGURE2_CAPTION)]
+
+
+# --- grid_summary.md -----------------------------------------------------------------
+
+
+def summarised_trials(folder):
+    """The trials of grid_search.h5 with the seeds of the run that wrote grid_summary.csv."""
+    trials = read_trials(folder / GRID_FILE)
+    settings = (read_run_info(folder, "keras_imageTools") or {}).get("settings", {})
+    if "seed" in settings and "seeds" in settings:  # the file may hold other seeds of the same grid
+        trials = trials[trials["seed"].between(settings["seed"], settings["seed"] + settings["seeds"] - 1)]
+    return trials
+
+
+def summary_markdown(summary, trials, top=SUMMARY_TOP):
+    """The best `top` configurations of grid_summary.csv (already best first), mean ± SD over seeds."""
+    groups = {key: group for key, group in trials.groupby(trials.apply(config_key, axis=1))}
+    shown = [groups[config_key(row)] for row in summary.head(top).to_dict("records")]
+    table = pd.DataFrame(
+        {
+            "augmented": summary["augmentation"].map({0: "no", 1: "yes"}),
+            "n1": summary["n1"].astype(str),
+            "n2": summary["n2"].map(lambda n: str(n) if n else "-"),
+            "dropout": summary["dropout"].map("{:.1f}".format),
+            "activation": summary["activation"],
+            "seeds": summary["seeds"].astype(str),
+            "epochs": summary["epochs_mean"].map("{:.1f}".format),
+        }
+    ).head(top)
+    table.insert(6, "val accuracy", [mean_sd(group["val_acc"], digits=3) for group in shown])
+    table.insert(7, "test accuracy", [mean_sd(group["test_acc"], digits=3) for group in shown])
+    return markdown_table(table)
+
+
+# --- h5_answer.md --------------------------------------------------------------------
+
+
+def h5_answer(facts):
+    mb = 1e6
+    listing = "\n".join(f"    {item}" for item in facts["items"])
+    report_params = ORIGINAL_H5_SIZE_MB * mb / 4
+    size = facts["image_size"]
+    saved = 1 - facts["grid_gzip"] / facts["grid_plain"]
+    if saved > 0:
+        gzip_sentence = f"gzip saves {saved:.0%} of the plain dataset's size."
+    else:
+        gzip_sentence = (f"At this size gzip makes the file {-saved:.0%} larger: HDF5's fixed overhead (superblock, "
+                         "B-tree, chunk index) outweighs what compression saves; it pays off on large arrays.")
+    return f"""# What advantages does the HDF5 format provide? (Exercise 2c)
+
+Measured on this run, for the best configuration ({describe(facts['config'])}), saved with
+`model.save("model_best.h5")` (Keras 3's legacy HDF5 format).
+
+**Size.** `model_best.h5` is {facts['model_size'] / mb:.2f} MB for {facts['params']:,} parameters:
+{facts['weights_bytes'] / mb:.2f} MB of float32 weights plus {facts['optimizer_bytes'] / mb:.2f} MB of Adam
+state (two moments per weight) plus the architecture as JSON. Almost all of it is the first
+Dense kernel, {facts['input_size']:,} inputs ({size}×{size}×3) × n1. The size grows as inputs × n1 × 4 bytes ×
+(1 + optimizer slots), which is why the report's file could reach {ORIGINAL_H5_SIZE_MB} MB: {ORIGINAL_H5_SIZE_MB} MB is about
+{report_params / 1e6:.0f} M float32 numbers, e.g. a 256×256×3 input (the default `target_size` of
+`flow_from_directory`) into 128 units is {256 * 256 * 3 * 128 / 1e6:.1f} M weights ({256 * 256 * 3 * 128 * 4 / mb:.0f} MB)
+before optimizer state. The report does not give enough detail to say which it was.
+
+**What the file holds.** Root attributes: {', '.join(f'`{a}`' for a in facts['attributes'])}
+(`model_config` is the architecture as JSON, `training_config` the loss, metrics and
+optimizer settings). Groups and datasets:
+
+```
+{listing}
+```
+
+`optimizer_weights` (Adam's step count and two moments per weight) is what lets training
+resume where it stopped: the tests check that training N epochs, saving, loading and
+training M more gives the same weights as N+M epochs in one go. One catch, measured with
+keras {facts['keras_version']}: `keras.models.load_model` reads the weights of this Sequential
+model but drops the optimizer state (it builds the optimizer before the layers report
+their variables); `load_model_h5` in `tp2/hdf5_model.py` reads the state back from this
+group with h5py.
+
+**Reading a part without the model.** `h5py` reads `{facts['kernel_name']}`
+{tuple(facts['kernel_shape'])} in {facts['kernel_read_s'] * 1e3:.2f} ms, without Keras and without reading
+the rest of the file; it equals the model's own weights: {facts['kernel_matches']}.
+
+**Save and load.** `model.save` {facts['save_s'] * 1e3:.0f} ms, `load_model_h5` (`keras.models.load_model`
+plus the optimizer state) {facts['load_s'] * 1e3:.0f} ms (median of 3); the loaded model gives the same predictions on the
+test split: {facts['same_predictions']}.
+
+**The grid matrix.** The {facts['grid_rows']} trials as one compound dataset: {facts['grid_plain']:,} bytes
+plain, {facts['grid_gzip']:,} bytes with gzip (`compression="gzip"`), {facts['grid_csv']:,} bytes as CSV.
+HDF5 keeps the column types (u1, i4, f8, S7), lets a reader take one column or a slice of rows,
+and stores the grid definition, library versions and date as attributes next to the data.
+{gzip_sentence}
+
+**Keras 3's `.keras` format.** The same model as `.keras` is {facts['keras_size'] / mb:.2f} MB, a zip
+archive holding: {'; '.join(facts['keras_members'])}. The weights inside are again HDF5
+(`model.weights.h5`), next to the configuration as JSON; `.keras` is Keras 3's default and
+`.h5` is kept as a legacy format.
+"""
