@@ -24,11 +24,13 @@ venv: $(VENV)/.installed  ## create .venv and install requirements.txt
 data: venv  ## download MNIST and Caltech101 into the data folder if absent
 	$(PY) -m tp2.data
 
-theano: venv  ## Exercise 1 -> results/table1.*, random_check.*
+theano: venv  ## Exercise 1, both protocols -> results/table1.*, random_check.*, results/2016/
 	$(PY) theano_tp2.py --results-dir $(RESULTS)
+	$(PY) theano_tp2.py --protocol 2016 --results-dir $(RESULTS)
 
-mnist: venv  ## Exercise 2a -> results/table2.*
+mnist: venv  ## Exercise 2a, both protocols -> results/table2.*, results/2016/table2.*
 	$(PY) keras_mnist.py --results-dir $(RESULTS)
+	$(PY) keras_mnist.py --protocol 2016 --results-dir $(RESULTS)
 
 images: venv  ## Exercises 2b/2c -> results/grid_search.*, model_best.h5, figure2_model.png
 	$(PY) keras_imageTools.py --results-dir $(RESULTS)
@@ -41,7 +43,9 @@ report: venv  ## results/REPORT.md from the files in results/
 
 quick: venv  ## every script with --quick into results-quick/
 	$(PY) theano_tp2.py --quick --results-dir results-quick
+	$(PY) theano_tp2.py --quick --protocol 2016 --results-dir results-quick
 	$(PY) keras_mnist.py --quick --results-dir results-quick
+	$(PY) keras_mnist.py --quick --protocol 2016 --results-dir results-quick
 	$(PY) keras_imageTools.py --quick --results-dir results-quick
 	$(PY) som_analysis.py --quick --results-dir results-quick
 	$(PY) make_report.py --results-dir results-quick

@@ -29,8 +29,8 @@ from itertools import product
 import numpy as np
 
 from tp2 import data as tp2_data, grid_store, hdf5_model, trial_runner
-from tp2.cli import (add_classes_option, add_data_dir_option, add_results_dir_option, check_classes, make_parser,
-                     positive_int, run, warn)
+from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
+                     check_classes, make_parser, positive_int, run, warn)
 from tp2.keras_setup import keras
 from tp2.report.format import mean_sd
 from tp2.results import atomic_write, results_dir, write_csv, write_json, write_run_info, write_text
@@ -95,6 +95,7 @@ def parse_args(argv=None):
 """)
     add_data_dir_option(parser)
     add_results_dir_option(parser)
+    add_protocol_option(parser)
     add_classes_option(parser, tp2_data.DEFAULT_CLASSES)
     parser.add_argument("--seeds", type=positive_int, help=option_help(Settings, "seeds", FULL, QUICK))
     parser.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ... (default 0)")
@@ -322,6 +323,9 @@ def write_figure2(model, results):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.protocol != "revised":
+        raise UserError(f"--protocol {args.protocol} is not there yet for keras_imageTools.py (the author's 600-configuration grid); "
+                        "run it with --protocol revised")
     settings, classes = chosen_settings(args), check_classes(args.classes)
     wall_start = time.perf_counter()
     if args.dask is not None:

@@ -33,15 +33,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from minisom import MiniSom
-from statsmodels.stats.anova import anova_lm
 
-from tp2.cli import UserError, add_results_dir_option, make_parser, positive_int, run, warn
+from tp2.cli import UserError, add_protocol_option, add_results_dir_option, make_parser, positive_int, run, warn
 from tp2.grid_store import ACTIVATIONS, FACTORS, GRID_FILE, describe, ranked, read_trials, summarise
 from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
 from tp2.results import results_dir, save_figure, write_csv, write_json, write_run_info
 from tp2.settings import option_help
+from tp2.stats import ANOVA_TYPE, factorial_anova
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,6 @@ class Settings:
 
 FULL = Settings()
 QUICK = replace(FULL, iterations=2_000)
-ANOVA_TYPE = 2  # type II sums of squares (factorial_anova says why)
 
 
 def parse_args(argv=None):
@@ -76,6 +74,7 @@ def parse_args(argv=None):
         "(first panel, r printed in each title) mark hyperparameters that go with accuracy.",
     )
     add_results_dir_option(parser)
+    add_protocol_option(parser)
     parser.add_argument("--seed", type=int, help=option_help(Settings, "seed", FULL))
     parser.add_argument("--som-size", nargs=2, type=positive_int, metavar=("ROWS", "COLS"),
                         help=option_help(Settings, "som_size", FULL))
@@ -245,48 +244,6 @@ def figure1_data(som):
 # --- Hyperparameter importance: factorial ANOVA, its numbers and figure ---------------------
 
 
-def factorial_anova(trials, settings):
-    """Main effects and two-way interactions of the varied factors, type II sums of squares.
-
-    Returns (table, notes). Type II tests each effect after every other effect that does not
-    contain it (marginality): in a complete balanced grid it equals the classical decomposition,
-    and it stays meaningful if some trials are missing. Type III would need sum-to-zero contrasts
-    and tests main effects averaged over interactions, which is not the question asked here.
-    """
-    response = settings.response
-    varied = [factor for factor in FACTORS if trials[factor].nunique() > 1]
-    notes = [f"{f} has a single level in this grid and is left out of the ANOVA." for f in FACTORS if f not in varied]
-    if not varied:
-        return None, notes + ["No hyperparameter varies, so there is nothing to apportion."]
-    terms = " + ".join(f"C({factor})" for factor in varied)
-    formula = f"{response} ~ ({terms})**2" if len(varied) > 1 else f"{response} ~ {terms}"
-    model = smf.ols(formula, data=trials).fit()
-    total_ss = float(((trials[response] - trials[response].mean()) ** 2).sum())
-    if total_ss == 0:
-        return None, notes + [f"{response} is identical in every trial, so there is no variance to apportion."]
-    if float(model.df_resid) < 1:
-        return None, notes + [
-            "The model leaves no residual degrees of freedom (too few trials for main effects and "
-            "two-way interactions), so no F test is possible."
-        ]
-    anova = anova_lm(model, typ=ANOVA_TYPE)
-    sum_sq, residual_ss = anova["sum_sq"].to_numpy(), float(anova.loc["Residual", "sum_sq"])
-    table = pd.DataFrame({
-        # 'C(n1):C(dropout)' -> 'n1 × dropout'
-        "term": ["residual" if t == "Residual" else " × ".join(part[2:-1] for part in t.split(":")) for t in anova.index],
-        "kind": ["residual" if t == "Residual" else ("interaction" if ":" in t else "main") for t in anova.index],
-        "df": anova["df"].to_numpy(),
-        "sum_sq": sum_sq,
-        "eta_sq": sum_sq / total_ss,
-        "partial_eta_sq": sum_sq / (sum_sq + residual_ss),
-        "F": anova["F"].to_numpy(),
-        "p_value": anova["PR(>F)"].to_numpy(),
-    })
-    table.loc[table["kind"] == "residual", "partial_eta_sq"] = np.nan
-    effects = table[table["kind"] != "residual"].sort_values("eta_sq", ascending=False, kind="stable")
-    return pd.concat([effects, table[table["kind"] == "residual"]], ignore_index=True), notes
-
-
 def group_means(trials, settings):
     """Mean response with and without augmentation, per activation, with and without a 2nd layer."""
     response = trials[settings.response]
@@ -331,6 +288,9 @@ def importance_figure(table, settings, interactions_shown=10):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.protocol != "revised":
+        raise UserError(f"--protocol {args.protocol} is not there yet for som_analysis.py (the SOM and Table 3 of the author's grid); "
+                        "run it with --protocol revised")
     settings = settings_from(args)
     start = time.perf_counter()
     grid_path = Path(args.results_dir) / GRID_FILE
@@ -355,7 +315,7 @@ def main(argv=None):
     written += [save_figure(results / "figure1_som.png", figure1(som, ticks)),
                 write_csv(results / "figure1_som_data.csv", figure1_data(som))]
 
-    table, notes = factorial_anova(trials, settings)
+    table, notes = factorial_anova(trials, FACTORS, settings.response)
     if seeds[1] < 2:
         warn("one seed per configuration; the ANOVA cannot separate noise from higher-order interactions")
     if table is not None:

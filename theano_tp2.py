@@ -10,7 +10,9 @@ What changes from the report: every experiment is repeated (10 times by default)
 stratified 80/20 train/test split per repetition (the same split for the four models), with
 seeds, and reported as mean (SD); the test set is never used for training choices; the
 training time excludes compilation. Learning rates and epochs are set so that every model
-converges (see `Settings` below and the README).
+converges (see `Settings` below and the README). `--protocol 2016` reruns the author's own
+recipe instead (PROTOCOL_2016 below: his loader, split, initialisation, learning rate, steps,
+stop rule and seeds) into <results-dir>/2016/, with one-change ablations of it.
 
 Theano -> PyTensor (PyTensor is the maintained continuation of Theano; the API is the same):
     import theano                    -> import pytensor
@@ -26,10 +28,12 @@ The C backend (g++) compiles each function, as Theano's did.
 Usage:
     python theano_tp2.py                 # full run, 10 repetitions -> results/
     python theano_tp2.py --quick         # a run of ~30 s with the same outputs
+    python theano_tp2.py --protocol 2016 # the author's recipe -> results/2016/ (~4 min)
 """
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,12 +41,12 @@ import pytensor
 import pytensor.tensor as T
 from threadpoolctl import threadpool_limits
 
-from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_results_dir_option,
-                     check_classes, make_parser, positive_int, run)
-from tp2.data import DEFAULT_CLASSES, ensure_caltech, load_image_classes
+from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
+                     make_parser, positive_int, protocol_folder, run)
+from tp2.data import DEFAULT_CLASSES, ensure_caltech, load_image_classes, rescale_and_pad_2016
 from tp2.pytensor_setup import COMPILE_MODE, FLOATX  # float32, C backend, g++ flags (README, Performance notes)
 from tp2.report.format import mean_sd
-from tp2.results import results_dir, save_figure, write_csv, write_run_info
+from tp2.results import results_dir, save_figure, write_csv, write_json, write_run_info
 from tp2.settings import option_help
 from tp2.splits import stratified_split
 from tp2.stats import sample_sd
@@ -80,7 +84,32 @@ class Settings:
     """The tutorial's random-data example (1b): n_train + n_test random samples of `features`
     features, `steps` full-batch gradient steps at `learning_rate`."""
     experiments: dict = field(default_factory=lambda: dict(EXPERIMENTS))
-    """Table 1's experiments: {name: title, hidden, batch_size, learning_rate, epochs}."""
+    """Table 1's experiments: {name: title, hidden, batch_size, learning_rate, epochs}; an experiment
+    with `stop_change` samples `batch_size` images with replacement per step and stops early."""
+    protocol: str = "revised"
+    """The protocol's name; a protocol other than the revised one writes to <results>/<name>/."""
+    classes: tuple = DEFAULT_CLASSES
+    """The two Caltech101 classes, in label order (0, 1)."""
+    color: str = "L"
+    """Pixels read as grayscale ("L", 784 features at 28 x 28) or colour ("RGB", 2,352)."""
+    resize: str = "stretch"
+    """"stretch" to size x size (Pillow, bilinear) or the author's "rescale-pad" (aspect kept, zero-padded)."""
+    storage_dtype: str | None = None
+    """NumPy dtype the images are stored in before training (None: floats in [0, 1])."""
+    standardise: bool = True
+    """Standardise every pixel with the training split's mean and SD."""
+    dtype: str = FLOATX
+    """Float type of the compiled graph and its inputs."""
+    init: str = "tutorial"
+    """Initial weights: "tutorial" (zeros; Glorot uniform for a hidden layer) or "normal" (N(0, 1))."""
+    loss_form: str = "logit"
+    """Cross-entropy written with the logit ("logit", README Performance notes) or with p = 1/(1+exp(-z))."""
+    split: str = "stratified"
+    """Train/test split of a repetition: "stratified" from its seed, or the author's "shuffle"."""
+    seeds: tuple | None = None
+    """The seed of each repetition; None: --seed + repetition."""
+    sd_ddof: int = 1
+    """Delta degrees of freedom of the SDs in table1.csv (1: sample SD; 0: NumPy's default)."""
 
 
 def with_epochs(experiments, **epochs):
@@ -91,6 +120,44 @@ def with_epochs(experiments, **epochs):
 FULL = Settings()
 QUICK = replace(FULL, repetitions=2, random_check=dict(FULL.random_check, steps=2_000), experiments=with_epochs(
     FULL.experiments, batch=300, minibatch=10, minibatch_hidden_sigmoid=10, minibatch_hidden_relu=10))
+
+# The author's recipe (original-code/tp2: theano_tp2.py, logRegression.py, loadPlanesvsBikes.py,
+# loadImages.py, dataPartition.py), on today's stack. Minibatch models draw 10 images with
+# replacement per step and stop when the mean cross-entropy changes by less than 0.1% (or
+# after 500 steps); their "train accuracy" is that of the last minibatch of 10.
+MINIBATCH_2016 = dict(batch_size=10, learning_rate=0.1, epochs=500, stop_change=0.001)
+PROTOCOL_2016 = replace(
+    FULL,
+    protocol="2016",
+    classes=("Motorbikes", "airplanes"),  # loadPlanesvsBikes.py: Motorbikes are class 0
+    color="RGB",  # 28 x 28 x 3 = 2,352 features
+    resize="rescale-pad",
+    storage_dtype="int8",  # loadImages.py stores the [0, 1] floats in np.byte: all but exact 1.0 become 0
+    standardise=False,
+    dtype="float64",  # T.dmatrix / T.dvector
+    init="normal",  # rng.randn for every weight matrix, the hidden layer's too; biases 0
+    loss_form="sigmoid",
+    split="shuffle",  # dataPartition.py: shuffle all, the first round(0.2 N) are the test split
+    seeds=(750, 2, 123, 489, 1000, 656, 22, 123, 159, 953),  # as listed: 123 twice, so two repetitions repeat
+    repetitions=10,
+    sd_ddof=0,  # np.std's default
+    random_check=dict(n_train=320, n_test=80, features=784, steps=50, learning_rate=0.1),  # 400 samples, 20% test
+    experiments={
+        "batch": dict(EXPERIMENTS["batch"], learning_rate=0.1, epochs=500),
+        "minibatch": dict(EXPERIMENTS["minibatch"], **MINIBATCH_2016),
+        "minibatch_hidden_sigmoid": dict(EXPERIMENTS["minibatch_hidden_sigmoid"], **MINIBATCH_2016),
+        "minibatch_hidden_relu": dict(EXPERIMENTS["minibatch_hidden_relu"], **MINIBATCH_2016),
+    },
+)
+QUICK_2016 = replace(PROTOCOL_2016, repetitions=2)
+PROTOCOLS = {"revised": (FULL, QUICK), "2016": (PROTOCOL_2016, QUICK_2016)}
+# One change each to the 2016 recipe, to measure what explains the distance to the revised protocol.
+ABLATIONS_2016 = {
+    "float features (no int8 storage)": dict(storage_dtype=None),
+    "grayscale (784 features)": dict(color="L"),
+    "small initial weights (zeros and Glorot)": dict(init="tutorial"),
+    "stratified split": dict(split="stratified"),
+}
 
 
 def parse_args(argv=None):
@@ -103,18 +170,30 @@ def parse_args(argv=None):
     )
     add_data_dir_option(parser)
     add_results_dir_option(parser)
-    add_classes_option(parser, DEFAULT_CLASSES)
+    add_protocol_option(parser)
+    parser.add_argument("--classes", nargs=2, metavar=("A", "B"),
+                        help="the two Caltech101 classes (default: airplanes Motorbikes; 2016: Motorbikes airplanes)")
     parser.add_argument("--repetitions", type=positive_int, default=None,
                         help=option_help(Settings, "repetitions", FULL, QUICK))
-    parser.add_argument("--seed", type=int, default=0, help="base seed; repetition r uses seed+r (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed; repetition r uses seed+r (default: 0; the 2016 protocol uses the author's seeds)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and epochs (about 30 s)")
     return parser.parse_args(argv)
 
 
 def settings_from(args):
-    """QUICK with --quick, else FULL; --repetitions, when given, replaces their repetitions."""
-    settings = QUICK if args.quick else FULL
+    """The protocol's full or quick settings; --repetitions and --classes, when given, replace theirs."""
+    settings = PROTOCOLS[args.protocol][1 if args.quick else 0]
+    if args.classes is not None:
+        settings = replace(settings, classes=check_classes(args.classes))
     return settings if args.repetitions is None else replace(settings, repetitions=args.repetitions)
+
+
+def repetition_seeds(settings, seed):
+    """The seed of every repetition: the protocol's own list, else seed, seed + 1, ..."""
+    if settings.seeds is None:
+        return [seed + rep for rep in range(settings.repetitions)]
+    return list(settings.seeds[: settings.repetitions])
 
 
 # --- 1a: the algebra exercise ----------------------------------------------------------
@@ -132,13 +211,20 @@ def compile_algebra():
 
 def initial_parameters(settings, n_features, hidden, rng):
     """Zero weights for logistic regression (as the Theano deep learning tutorial); Glorot
-    uniform for a hidden layer (4x wider for sigmoid, as the tutorial's MLP)."""
+    uniform for a hidden layer (4x wider for sigmoid, as the tutorial's MLP). With
+    `init="normal"` (logRegression.py): N(0, 1) weights drawn from the RandomState `rng` in
+    the author's order (hidden weights, a discarded draw for the hidden biases, output weights)."""
+    dtype, units = settings.dtype, settings.hidden_units
+    if settings.init == "normal":
+        if hidden is None:
+            return {"w": rng.randn(n_features), "b": np.zeros((), dtype)}
+        w1, b1 = rng.randn(n_features, units), rng.randn(units) * 0.0
+        return {"w1": w1, "b1": b1, "w": rng.randn(units), "b": np.zeros((), dtype)}
     if hidden is None:
-        return {"w": np.zeros(n_features, FLOATX), "b": np.zeros((), FLOATX)}
-    units = settings.hidden_units
+        return {"w": np.zeros(n_features, dtype), "b": np.zeros((), dtype)}
     bound = np.sqrt(6.0 / (n_features + units)) * (4.0 if hidden == "sigmoid" else 1.0)
-    return {"w1": rng.uniform(-bound, bound, (n_features, units)).astype(FLOATX),
-            "b1": np.zeros(units, FLOATX), "w": np.zeros(units, FLOATX), "b": np.zeros((), FLOATX)}
+    return {"w1": rng.uniform(-bound, bound, (n_features, units)).astype(dtype),
+            "b1": np.zeros(units, dtype), "w": np.zeros(units, dtype), "b": np.zeros((), dtype)}
 
 
 def squared_norm(weights):
@@ -147,12 +233,14 @@ def squared_norm(weights):
     return T.dot(flat, flat)
 
 
-def build_model(settings, n_features, hidden, learning_rate):
-    """Compile train_step(x, y) -> cost (one gradient step on the shared parameters) and
-    predict(x) -> 0/1 labels. Returns (params dict of shared variables, train_step, predict)."""
-    placeholder = initial_parameters(settings, n_features, hidden, np.random.default_rng(0))
-    params = {name: pytensor.shared(value, name=name) for name, value in placeholder.items()}
-    x, y = T.matrix("x"), T.vector("y")
+def build_model(settings, n_features, hidden, learning_rate, with_xent=False):
+    """Compile train_step(x, y) -> cost (one gradient step on the shared parameters; with
+    `with_xent`, [cost, mean cross-entropy]) and predict(x) -> 0/1 labels.
+    Returns (params dict of shared variables, train_step, predict)."""
+    dtype = settings.dtype
+    placeholder = initial_parameters(replace(settings, init="tutorial"), n_features, hidden, np.random.default_rng(0))
+    params = {name: pytensor.shared(value.astype(dtype), name=name) for name, value in placeholder.items()}
+    x, y = T.matrix("x", dtype=dtype), T.vector("y", dtype=dtype)
     features = x
     if hidden is not None:
         z1 = T.dot(x, params["w1"]) + params["b1"]
@@ -160,27 +248,32 @@ def build_model(settings, n_features, hidden, learning_rate):
     z = T.dot(features, params["w"]) + params["b"]  # logit
     p_1 = T.sigmoid(z)  # probability of class 1
     prediction = p_1 > 0.5
-    # The tutorial's -y log(p_1) - (1 - y) log(1 - p_1) with the logit: one softplus (README, Performance notes).
-    xent = T.softplus(z) - y * z
+    if settings.loss_form == "logit":
+        # The tutorial's -y log(p_1) - (1 - y) log(1 - p_1) with the logit: one softplus (README, Performance notes).
+        xent = T.softplus(z) - y * z
+    else:  # as the tutorial and the author wrote it; PyTensor rewrites log(sigmoid) stably, as Theano did
+        p_1 = 1 / (1 + T.exp(-z))
+        xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
     l2 = sum(squared_norm(params[name]) for name in ("w", "w1") if name in params)
     cost = xent.mean() + settings.l2_weight * l2
     shared = list(params.values())
     grads = T.grad(cost, shared)
-    rate = np.asarray(learning_rate, dtype=FLOATX)
+    rate = np.asarray(learning_rate, dtype=dtype)
     updates = [(p, p - rate * g) for p, g in zip(shared, grads)]
-    train_step = pytensor.function(inputs=[x, y], outputs=cost, updates=updates, mode=COMPILE_MODE)
+    outputs = [cost, xent.mean()] if with_xent else cost
+    train_step = pytensor.function(inputs=[x, y], outputs=outputs, updates=updates, mode=COMPILE_MODE)
     predict = pytensor.function(inputs=[x], outputs=prediction, mode=COMPILE_MODE)
-    train_step.trust_input = True  # inputs are always float32 arrays built here: skip the checks
+    train_step.trust_input = True  # inputs are always arrays of `dtype` built here: skip the checks
     # One call of each now, so that no lazy set-up counts as training time (callers set the parameters).
-    warm_x = np.zeros((2, n_features), FLOATX)
-    train_step(warm_x, np.zeros(2, FLOATX))
+    warm_x = np.zeros((2, n_features), dtype)
+    train_step(warm_x, np.zeros(2, dtype))
     predict(warm_x)
     return params, train_step, predict
 
 
 def set_parameters(params, values):
     for name, value in values.items():
-        params[name].set_value(np.array(value, dtype=FLOATX, copy=True))
+        params[name].set_value(np.array(value, dtype=params[name].dtype, copy=True))
 
 
 # --- Training --------------------------------------------------------------------------------
@@ -214,6 +307,22 @@ def train(train_step, x, y, batch_size, orders):
     return losses, time.perf_counter() - start
 
 
+def train_until_stable(train_step, x, y, spec, rng):
+    """logRegression.py's minibatch loop: every step draws `batch_size` samples with replacement
+    (RandomState `rng`); stop when the mean cross-entropy of a step differs by less than
+    `stop_change` (relative) from the step before, or after `epochs` steps. The first step is
+    compared with 1.0, the author's starting `err_old`. Returns (cross-entropy per step, wall
+    time in s, indices of the last minibatch)."""
+    losses, previous, change = [], 1.0, np.inf
+    start = time.perf_counter()
+    while change > spec["stop_change"] and len(losses) < spec["epochs"]:
+        batch = rng.randint(0, len(y), spec["batch_size"])
+        _, xent = train_step(x[batch], y[batch])
+        change, previous = abs((float(xent) - previous) / previous), float(xent)
+        losses.append(previous)
+    return np.array(losses), time.perf_counter() - start, batch
+
+
 def accuracy(predict, x, y):
     return float(np.mean(predict(x) == y))
 
@@ -230,8 +339,8 @@ def random_check(settings, seed):
     for rep in range(settings.repetitions):
         rng = np.random.default_rng([seed, rep, 1])
         n = n_train + check["n_test"]
-        x = rng.standard_normal((n, features)).astype(FLOATX)
-        y = rng.integers(0, 2, n).astype(FLOATX)
+        x = rng.standard_normal((n, features)).astype(settings.dtype)
+        y = rng.integers(0, 2, n).astype(settings.dtype)
         train_x, test_x = x[:n_train], x[n_train:]
         train_y, test_y = y[:n_train], y[n_train:]
         # The tutorial starts from w ~ N(0, 1), b = 0.
@@ -254,14 +363,26 @@ def random_check_frame(settings, rows):
 # --- Table 1, data: Caltech101 airplanes vs Motorbikes -------------------------------------
 
 
-def load_dataset(settings, data_dir, classes):
-    """Images as float vectors in [0, 1] (n, 784) and labels 0/1 (index of the class)."""
-    root = ensure_caltech(data_dir, tuple(classes))
-    images, labels, _ = load_image_classes(root, tuple(classes), size=settings.image_size, mode="L")
+def load_dataset(settings, data_dir):
+    """Images as float vectors in [0, 1] (n, size * size [* 3]) and labels 0/1 (index of the class).
+
+    The 2016 recipe stores the rescaled, padded [0, 1] floats in an array of `storage_dtype`
+    (loadImages.py's np.byte): the cast truncates, so every pixel but an exact 1.0 becomes 0.
+    """
+    classes = settings.classes
+    root = ensure_caltech(data_dir, classes)
+    if settings.resize == "rescale-pad":
+        images, labels, _ = load_image_classes(root, classes, size=settings.image_size, mode=settings.color,
+                                               decoder=rescale_and_pad_2016, reader=f"loadImages.py {settings.color}")
+    else:
+        images, labels, _ = load_image_classes(root, classes, size=settings.image_size, mode=settings.color)
+        images = images / np.asarray(255, settings.dtype)
     if min(np.bincount(labels, minlength=2)) < 2:
         raise UserError(f"each class needs at least 2 readable images for a train/test split in {root}")
-    x = images.reshape(len(images), -1).astype(FLOATX) / np.asarray(255, FLOATX)
-    return x, labels.astype(FLOATX)
+    if settings.storage_dtype is not None:
+        images = images.astype(settings.storage_dtype)  # float -> int8 truncates toward 0, as the assignment did
+    x = images.reshape(len(images), -1).astype(settings.dtype)
+    return x, labels.astype(settings.dtype)
 
 
 def split_for_repetition(settings, x, y, seed):
@@ -269,9 +390,21 @@ def split_for_repetition(settings, x, y, seed):
     mean and SD; returns (train_x, train_y, test_x, test_y)."""
     fractions = (1 - settings.test_fraction, settings.test_fraction)
     train_idx, test_idx = stratified_split(y.astype(int), fractions, seed)
+    if not settings.standardise:
+        return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
     mean = x[train_idx].mean(axis=0)
-    sd = x[train_idx].std(axis=0) + np.asarray(1e-3, FLOATX)
+    sd = x[train_idx].std(axis=0) + np.asarray(1e-3, settings.dtype)
     return (x[train_idx] - mean) / sd, y[train_idx], (x[test_idx] - mean) / sd, y[test_idx]
+
+
+def shuffled_split(settings, x, y, rng):
+    """dataPartition.py: shuffle every index with `rng`; the first round(N * test_fraction) are the test split,
+    the others (in their original order) the training split."""
+    order = np.arange(len(y))
+    rng.shuffle(order)
+    test_idx = order[: round(len(y) * settings.test_fraction)]
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
 
 
 # --- Table 1, training: every experiment on every repetition's split ------------------------
@@ -279,30 +412,48 @@ def split_for_repetition(settings, x, y, seed):
 
 def run_table1(settings, x, y, seed):
     """Every experiment on every repetition's split; returns (results, loss curves)."""
-    models = {name: build_model(settings, x.shape[1], spec["hidden"], spec["learning_rate"])  # compiled once
+    models = {name: build_model(settings, x.shape[1], spec["hidden"], spec["learning_rate"],
+                                with_xent="stop_change" in spec)  # compiled once
               for name, spec in settings.experiments.items()}
     results = {name: [] for name in settings.experiments}
     curves = {name: [] for name in settings.experiments}
     with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
-        for rep in range(settings.repetitions):
-            run_repetition(settings, x, y, models, rep, seed, results, curves)
+        for rep, rep_seed in enumerate(repetition_seeds(settings, seed)):
+            run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves)
     return results, curves
 
 
-def run_repetition(settings, x, y, models, rep, seed, results, curves):
-    """The four experiments on one repetition's split; appends to `results` and `curves`."""
-    train_x, train_y, test_x, test_y = split_for_repetition(settings, x, y, seed + rep)
+def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves):
+    """The four experiments on one repetition's split; appends to `results` and `curves`.
+
+    The revised protocol draws each model's start from its own generator; the 2016 recipe
+    (np.random.seed(seed) in theano_tp2.py) draws the split, then every model's weights and
+    minibatches, from one RandomState in turn.
+    """
+    shared_rng = np.random.RandomState(rep_seed) if settings.split == "shuffle" or settings.init == "normal" else None
+    if settings.split == "shuffle":
+        train_x, train_y, test_x, test_y = shuffled_split(settings, x, y, shared_rng)
+    else:
+        train_x, train_y, test_x, test_y = split_for_repetition(settings, x, y, rep_seed)
     for name, spec in settings.experiments.items():
         params, train_step, predict = models[name]
-        rng = np.random.default_rng([seed, rep, 2])
+        rng = shared_rng if shared_rng is not None else np.random.default_rng([seed, rep, 2])
         set_parameters(params, initial_parameters(settings, x.shape[1], spec["hidden"], rng))
-        if spec["batch_size"] is None:
-            orders = [None] * spec["epochs"]
+        result = {}
+        if "stop_change" in spec:
+            losses, seconds, last = train_until_stable(train_step, train_x, train_y, spec, rng)
+            result["train_acc"] = accuracy(predict, train_x[last], train_y[last])  # as reported: the last minibatch
+            result["train_acc_split"] = accuracy(predict, train_x, train_y)
         else:
-            orders = minibatch_orders(len(train_y), spec["epochs"], rng)
-        losses, seconds = train(train_step, train_x, train_y, spec["batch_size"], orders)
-        result = {"train_acc": accuracy(predict, train_x, train_y),
-                  "test_acc": accuracy(predict, test_x, test_y), "time_s": seconds}
+            orders = [None] * spec["epochs"] if spec["batch_size"] is None else \
+                minibatch_orders(len(train_y), spec["epochs"], rng)
+            losses, seconds = train(train_step, train_x, train_y, spec["batch_size"], orders)
+            result["train_acc"] = accuracy(predict, train_x, train_y)
+            if settings.protocol != "revised":
+                result["train_acc_split"] = result["train_acc"]
+        result.update(test_acc=accuracy(predict, test_x, test_y), time_s=seconds)
+        if settings.protocol != "revised":
+            result["steps"] = len(losses)
         results[name].append(result)
         curves[name].append(losses)
         print(f"  repetition {rep + 1}/{settings.repetitions} {name:<25} train {result['train_acc']:.4f} "
@@ -312,17 +463,33 @@ def run_repetition(settings, x, y, models, rep, seed, results, curves):
 # --- Table 1, numbers: table1.csv -----------------------------------------------------------
 
 
-def table1_frame(results):
-    """table1.csv: per experiment, the mean and SD of train and test accuracy and training time."""
+def table1_frame(results, ddof=1):
+    """table1.csv: per experiment, the mean and SD (`ddof`) of train and test accuracy and
+    training time; under the 2016 protocol also the whole-split train accuracy and the steps."""
+    sd = sample_sd if ddof == 1 else (lambda values: float(np.std(values, ddof=ddof)))
     rows = []
     for name, reps in results.items():
         row = {"experiment": name}
-        for key in ("train_acc", "test_acc", "time_s"):
-            values = [r[key] for r in reps]
-            row[f"{key}_mean"], row[f"{key}_sd"] = float(np.mean(values)), sample_sd(values)
+        for key in ("train_acc", "train_acc_split", "test_acc", "time_s", "steps"):
+            if key in reps[0]:
+                values = [r[key] for r in reps]
+                row[f"{key}_mean"], row[f"{key}_sd"] = float(np.mean(values)), sd(values)
         row["repetitions"] = len(reps)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def ablation_frame(settings, data_dir, seed, main_table):
+    """table1_ablations.csv: the 2016 recipe with one thing changed at a time (ABLATIONS_2016)."""
+    frames = [main_table.assign(ablation="none (the 2016 recipe)")]
+    for ablation, change in ABLATIONS_2016.items():
+        print(f"ablation: {ablation}", flush=True)
+        changed = replace(settings, **change)
+        x, y = load_dataset(changed, data_dir)
+        results, _ = run_table1(changed, x, y, seed)
+        frames.append(table1_frame(results, changed.sd_ddof).assign(ablation=ablation))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["ablation", *[c for c in frame.columns if c != "ablation"]]]
 
 
 # --- Table 1, figure: the training loss curves ----------------------------------------------
@@ -335,15 +502,18 @@ def curves_figure(settings, curves):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.4))
-    for axis, (name, runs) in zip(axes, curves.items()):
-        runs = np.array(runs)
+    for axis, (name, losses) in zip(axes, curves.items()):
+        runs = np.full((len(losses), max(map(len, losses))), np.nan)  # runs that stopped early end in NaN
+        for row, values in zip(runs, losses):
+            row[: len(values)] = values
         steps = np.arange(1, runs.shape[1] + 1)
-        mean, sd = runs.mean(axis=0), runs.std(axis=0)
+        mean, sd = np.nanmean(runs, axis=0), np.nanstd(runs, axis=0)
         axis.plot(steps, mean, color="C0")
         axis.fill_between(steps, mean - sd, mean + sd, color="C0", alpha=0.25, linewidth=0)
         spec = settings.experiments[name]
         axis.set_title(spec["title"], fontsize=10)
-        axis.set_xlabel("gradient step (full batch)" if spec["batch_size"] is None else "epoch")
+        axis.set_xlabel("gradient step (full batch)" if spec["batch_size"] is None else
+                        f"step ({spec['batch_size']} samples)" if "stop_change" in spec else "epoch")
         axis.set_yscale("log")
         axis.grid(True, alpha=0.3)
     axes[0].set_ylabel("training loss (cross-entropy + L2)")
@@ -355,14 +525,22 @@ def curves_figure(settings, curves):
 # --- Main ----------------------------------------------------------------------------------
 
 
+def feature_facts(settings, x, y):
+    """What the storage dtype leaves of the features: their share of non-zeros, per class."""
+    return {"features": int(x.shape[1]), "storage_dtype": settings.storage_dtype,
+            "nonzero_share": float(np.mean(x != 0)),
+            "nonzero_share_by_class": {c: float(np.mean(x[y == i] != 0)) for i, c in enumerate(settings.classes)},
+            "mean": float(x.mean())}
+
+
 def main(argv=None):
     args = parse_args(argv)
     settings = settings_from(args)
-    classes = check_classes(args.classes)
     started = time.perf_counter()
-    results = results_dir(args.results_dir)
-    x, y = load_dataset(settings, args.data_dir, classes)
-    print(f"data: {len(y)} images ({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(classes))})")
+    results = results_dir(protocol_folder(Path(args.results_dir), settings.protocol))
+    x, y = load_dataset(settings, args.data_dir)
+    print(f"{settings.protocol} protocol; data: {len(y)} images, {x.shape[1]} features "
+          f"({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(settings.classes))})")
 
     algebra = compile_algebra()
     sample_a, sample_b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
@@ -372,24 +550,27 @@ def main(argv=None):
     print(f"1b: logistic regression on random data, {settings.random_check['steps']} steps x "
           f"{settings.repetitions} repetitions")
     rows = random_check(settings, args.seed)
-    write_csv(results / "random_check.csv", random_check_frame(settings, rows))
+    written = [write_csv(results / "random_check.csv", random_check_frame(settings, rows))]
 
     print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions")
     table_results, curves = run_table1(settings, x, y, args.seed)
-    write_csv(results / "table1.csv", table1_frame(table_results))
-    save_figure(results / "figure_table1_curves.png", curves_figure(settings, curves))
+    table = table1_frame(table_results, settings.sd_ddof)
+    written.append(write_csv(results / "table1.csv", table))
+    written.append(save_figure(results / "figure_table1_curves.png", curves_figure(settings, curves)))
+    if settings.protocol == "2016":
+        written.append(write_csv(results / "table1_ablations.csv", ablation_frame(settings, args.data_dir, args.seed, table)))
+        written.append(write_json(results / "features.json", feature_facts(settings, x, y)))
 
-    run_settings = dict(asdict(settings), classes=list(classes), seed=args.seed, quick=args.quick, floatX=FLOATX)
+    run_settings = dict(asdict(settings), seed=args.seed, quick=args.quick, floatX=FLOATX)
     wall = time.perf_counter() - started
-    write_run_info(results, "theano_tp2", wall, run_settings)
+    written.append(write_run_info(results, "theano_tp2", wall, run_settings))
 
     print(f"\nTable 1, test accuracy (%), mean ± SD over {settings.repetitions} repetitions:")
     for name, reps in table_results.items():
         print(f"  {name:<25} {mean_sd([r['test_acc'] for r in reps], 100, 2)}")
     print(f"1b, random labels: test error {mean_sd([r['test_error'] for r in rows], 100, 1)} % "
           "(expected about 50 %)")
-    print(f"wrote table1.csv, random_check.csv, figure_table1_curves.png, run_theano_tp2.json "
-          f"to {results}/ in {wall:.1f} s")
+    print(f"wrote {', '.join(path.name for path in written)} to {results}/ in {wall:.1f} s")
 
 
 if __name__ == "__main__":

@@ -101,9 +101,9 @@ def numpy_step(params, x, y, activation, rate, l2_weight):
 
 def load_split(data_dir):
     """The training split of Table 1's repetition 0 (standardised float32 images, 0/1 labels)."""
-    from theano_tp2 import DEFAULT_CLASSES, FULL, load_dataset, split_for_repetition
+    from theano_tp2 import FULL, load_dataset, split_for_repetition
 
-    x, y = load_dataset(FULL, data_dir, DEFAULT_CLASSES)
+    x, y = load_dataset(FULL, data_dir)
     train_x, train_y, _, _ = split_for_repetition(FULL, x, y, SEED + REPETITION)
     return train_x, train_y
 

@@ -392,7 +392,7 @@ def test_report_writes_the_grid_summary_and_the_h5_answer_from_the_quick_run(qui
     assert f"{tuple(facts['kernel_shape'])} in " in files["h5_answer.md"]
     text = "\n".join(grid_report.section(results))
     assert text.startswith("## Exercise 2c — what HDF5 gives\n")
-    assert "The 2017 model file was 150 MB; this run's best model file is" in text
+    assert "The 2016 model file was 150 MB; this run's best model file is" in text
     assert "figure2_model.png)" in text or "written as `figure2_model.dot`" in text
 
 

@@ -19,12 +19,14 @@ TABLE2_COLUMNS = ["experiment", "val_acc_mean", "val_acc_sd", "test_acc_mean", "
                   "relative_improvement", "seeds"]
 
 # experiment: (hidden layers, activation, dropout rate, share of the training images)
+# As the author's original-code/tp2/keras_mnist.py defines them: "mod ii" is Dense 512 relu then the
+# softmax, no Dropout; "mod iv" has Dropout(0.6) after both hidden layers.
 INTENDED = {
     "original": (2, "relu", 0.2, 1.0),
     "i_25pct_data": (2, "relu", 0.2, 0.25),
-    "ii_one_layer": (1, "relu", 0.2, 1.0),
+    "ii_one_layer": (1, "relu", 0.0, 1.0),
     "iii_sigmoid": (2, "sigmoid", 0.2, 1.0),
-    "iv_more_dropout": (2, "relu", 0.5, 1.0),
+    "iv_more_dropout": (2, "relu", 0.6, 1.0),
     "v_no_dropout": (2, "relu", 0.0, 1.0),
 }
 
@@ -99,7 +101,7 @@ def test_markdown_table_has_mean_sd_and_says_how_data_were_split(tmp_path):
     assert "official 10,000 test images, never used for any choice" in text
     assert "held-out stratified 1/6 of the 60,000 training images" in text
     assert "0.9810 ± 0.0010" in text  # original's test accuracy
-    row = next(line for line in text.splitlines() if line.startswith("| ii (one hidden layer)"))
+    row = next(line for line in text.splitlines() if line.startswith("| ii (one hidden layer, no dropout)"))
     assert "yes" in row  # 0.01 apart with SDs of 0.001
 
 
@@ -174,7 +176,12 @@ def test_quick_run_writes_table2_with_the_report_ordering(quick_run):
     # is good to ~1e-5 relative, so that is the tolerance (a wrong formula is off by far more).
     assert rows["relative_improvement"].to_numpy() == pytest.approx((errors["original"] / errors).to_numpy(), rel=2e-5)
     assert rows.loc["i_25pct_data", "test_acc_mean"] < rows.loc["original", "test_acc_mean"]
-    assert (rows[["val_acc_sd", "test_acc_sd"]] > 0).all().all()  # seeds do differ
+    # Seeds do differ. Two seeds can reach the same count of correct validation images after the
+    # last epoch (dropout 0.6 at 2 epochs did), so compare every epoch's accuracy and the test's.
+    runs = pd.read_csv(results / "table2_runs.csv")
+    for experiment, group in runs.groupby("experiment"):
+        curves = {seed: tuple(g["val_acc"]) + (g["test_acc"].iloc[0],) for seed, g in group.groupby("seed")}
+        assert len(set(curves.values())) == len(curves), experiment
 
 
 def test_quick_run_writes_curves_runs_markdown_and_run_info(quick_run):
@@ -207,10 +214,10 @@ def test_quick_run_prints_one_line_per_run_when_not_interactive(quick_run):
     assert "wrote table2.csv, table2_runs.csv, figure_mnist_curves.png, run_keras_mnist.json" in summary
 
 
-def test_report_section_shows_2017_beside_now_and_the_curves(quick_run):
+def test_report_section_shows_2016_beside_now_and_the_curves(quick_run):
     _, results = quick_run
     text = "\n".join(table2.section(results))
-    assert "| i_25pct_data" in text and "0.9670" in text  # 2017's number beside ours
+    assert "| i_25pct_data" in text and "0.9670" in text  # 2016's number beside ours
     assert text.count("±") >= 12
     assert f"With {keras_mnist.QUICK.seeds} seeds per experiment" in text
     assert "![Validation accuracy per epoch" in text and "(figure_mnist_curves.png)" in text

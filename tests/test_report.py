@@ -36,13 +36,13 @@ def write_fake_results(folder):
     )
 
 
-def test_report_puts_2017_numbers_beside_ours_and_judges_the_spread(tmp_path):
+def test_report_puts_2016_numbers_beside_ours_and_judges_the_spread(tmp_path):
     results = tmp_path / "results"
     write_fake_results(results)
     completed = run_script("make_report.py", "--results-dir", results)
     assert completed.returncode == 0, completed.stderr
     report = (results / "REPORT.md").read_text()
-    assert "95.56 (SD: 0.94)" in report and "97.50 (SD: 0.50)" in report  # Table 1, 2017 and now
+    assert "95.56 (SD: 0.94)" in report and "97.50 (SD: 0.50)" in report  # Table 1, 2016 and now
     assert "0.9670" in report and "0.9660 ± 0.0010" in report  # Table 2, i_25pct_data
     table1_sentence = next(line for line in report.splitlines() if line.startswith("Over 10 repetitions"))
     # minibatch: 94.81 ± 1.04 then, 94.81 ± 0.60 now: within; batch: 95.56 ± 0.94 then, 97.50 ± 0.50 now: beyond

@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_clean_error, run_script
 
 import som_analysis
-from tp2 import grid_store
+from tp2 import grid_store, stats
 from tp2.report import som as som_report
 
 TRIAL_DTYPE = np.dtype([
@@ -75,7 +75,7 @@ def test_read_trials_gives_one_row_per_trial(planted_grid):
 
 
 def test_anova_ranks_planted_factors_first(planted_grid):
-    table, notes = som_analysis.factorial_anova(grid_store.read_trials(planted_grid), som_analysis.FULL)
+    table, notes = stats.factorial_anova(grid_store.read_trials(planted_grid), grid_store.FACTORS, som_analysis.FULL.response)
     assert notes == []
     effects = table[table["kind"] != "residual"]
     assert list(effects["term"][:2]) == ["activation", "n1"]
@@ -228,7 +228,7 @@ def test_report_without_outputs_says_what_to_run(tmp_path):
     text = "\n".join(som_report.section(tmp_path))
     assert "`table3.csv` is not in the results folder yet: run `make som`" in text
     assert "`hparam_importance.md` is not in the results folder yet: run `make som`" in text
-    assert "0.980" in text  # the 2017 Table 3 is shown anyway
+    assert "0.980" in text  # the 2016 Table 3 is shown anyway
 
 
 def bad_file(kind, path):

@@ -230,7 +230,7 @@ def test_pytensor_setup_compiles_float32_c_code_with_vector_math():
 
 
 def test_same_seed_gives_identical_accuracies_and_another_seed_does_not(real_data_dir):
-    x, y = theano_tp2.load_dataset(FULL, real_data_dir, theano_tp2.DEFAULT_CLASSES)
+    x, y = theano_tp2.load_dataset(FULL, real_data_dir)
     experiments = theano_tp2.with_epochs(FULL.experiments, batch=20, minibatch=2, minibatch_hidden_sigmoid=2,
                                          minibatch_hidden_relu=2)
     settings = replace(FULL, repetitions=1, experiments=experiments)

@@ -64,6 +64,22 @@ def check_classes(classes):
     return tuple(classes)
 
 
+PROTOCOLS = ("revised", "2016")
+
+
+def add_protocol_option(parser):
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS, default="revised",
+        help="revised: this repo's methodology (held-out validation, seeds, test only reported; default); "
+             "2016: the report author's own recipe, rerun today, written to <results-dir>/2016/",
+    )
+
+
+def protocol_folder(results, protocol):
+    """Where a protocol's outputs go: the results folder itself, or <results>/2016/."""
+    return results if protocol == "revised" else results / protocol
+
+
 def positive_int(text):
     try:
         value = int(text)

@@ -194,6 +194,37 @@ def decode_image(path, size, mode):
         return None
 
 
+def rescale_and_pad_2016(path, size, mode):
+    """One image as the report's own loader made it (TP2 `loadImages.py`), floats in [0, 1].
+
+    The image is read in `mode` ("RGB" or "L"), rescaled keeping its aspect ratio so that
+    its longer side is `size` (scikit-image 0.12's `rescale`: bilinear, no anti-aliasing,
+    output side round(side * scale), pixel centres mapped as (i + 0.5) * in/out - 0.5), and
+    zero-padded at the bottom and the right to size × size. Returns None when Pillow cannot
+    read the file. The storage dtype the author then used is the caller's business.
+    """
+    from PIL import Image
+    from scipy import ndimage
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert(mode), dtype=np.float64) / 255.0
+    except Exception:
+        return None
+    pixels = pixels.reshape(*pixels.shape[:2], -1)
+    rows, cols = pixels.shape[:2]
+    scale = min(size / rows, size / cols)
+    out_rows, out_cols = int(np.round(rows * scale)), int(np.round(cols * scale))
+    grid = np.meshgrid((np.arange(out_rows) + 0.5) * rows / out_rows - 0.5,
+                       (np.arange(out_cols) + 0.5) * cols / out_cols - 0.5, indexing="ij")
+    padded = np.zeros((size, size, pixels.shape[2]))
+    for channel in range(pixels.shape[2]):
+        padded[:out_rows, :out_cols, channel] = ndimage.map_coordinates(
+            pixels[..., channel], grid, order=1, mode="constant", cval=0.0)
+    padded = np.clip(padded, 0.0, 1.0)
+    return padded if mode == "RGB" else padded[..., 0]
+
+
 def cache_key(root, classes, size, mode, files):
     listing = [
         (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)

@@ -28,7 +28,8 @@ def markdown_files(folder):
 
 
 def section(folder):
-    runs = {script: info for script in SCRIPTS if (info := read_run_info(folder, script)) is not None}
+    runs = {f"{script}{suffix}": info for suffix, where in (("", folder), (" (2016)", folder / "2016"))
+            for script in SCRIPTS if (info := read_run_info(where, script)) is not None}
     lines = ["## Environment and commands\n"]
     lines.append(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}\n")
     versions = next((run["versions"] for run in runs.values() if run.get("versions")), {})
@@ -46,7 +47,7 @@ def section(folder):
     if rows:
         lines.append("\n" + markdown_table(pd.DataFrame(rows)))
         total = sum(run["wall_time_s"] for run in runs.values()) / 60
-        lines.append(f"\nTotal wall time of the four scripts: {total:.1f} min.\n")
+        lines.append(f"\nTotal wall time of these runs: {total:.1f} min.\n")
     bench = folder / "bench.md"
     if bench.exists():
         text = bench.read_text(encoding="utf-8").strip()

@@ -39,7 +39,7 @@ def section(folder):
         size = folder / "model_best.h5"
         if size.exists():
             lines.append(
-                f"The 2017 model file was {ORIGINAL_H5_SIZE_MB} MB; this run's best model file is "
+                f"The 2016 model file was {ORIGINAL_H5_SIZE_MB} MB; this run's best model file is "
                 f"{size.stat().st_size / 1e6:.2f} MB.\n"
             )
         lines.append(h5_answer(facts).strip() + "\n")
