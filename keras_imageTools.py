@@ -343,9 +343,10 @@ def main(argv=None):
         print(f"augmented copies: {settings.augmented_copies} per image in {time.perf_counter() - start:.1f} s", flush=True)
 
     definition, grid_file = grid_definition(settings, classes), results / grid_store.GRID_FILE
+    configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
+    earlier = grid_store.read_rows(grid_file, definition)
     rows = trial_runner.run_grid(
-        run_trial, configurations(settings.grid), [args.seed + i for i in range(settings.seeds)],
-        grid_store.read_rows(grid_file, definition),
+        run_trial, configs, seeds, earlier,
         lambda rows: grid_store.save(results, rows, definition, **grid_attributes(settings)),
         images, labels, pool, settings, jobs=args.jobs, dask=args.dask, source=grid_file)
     summary = grid_summary(rows)
@@ -357,7 +358,10 @@ def main(argv=None):
     facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], grid_attributes(settings))
     facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=keras.__version__)
     written += [write_json(results / "h5_facts.json", facts), write_figure2(model, results)]
-    run_choices = dict(seed=args.seed, quick=args.quick, classes=list(classes), jobs=args.jobs, dask=args.dask)
+    # A rerun resumes: say how many trials this run trained, so its wall time is read for what it is.
+    trained = len(rows) - len(trial_runner.wanted_rows(earlier, configs, seeds))
+    run_choices = dict(seed=args.seed, quick=args.quick, classes=list(classes), jobs=args.jobs, dask=args.dask,
+                       trials=len(rows), trials_trained_in_this_run=trained)
     written.append(write_run_info(results, "keras_imageTools", time.perf_counter() - wall_start,
                                   dict(dataclasses.asdict(settings), **run_choices)))
 

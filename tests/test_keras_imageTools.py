@@ -227,6 +227,8 @@ def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, t
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output[-3000:]
     assert f"resuming: {len(trials)} trials already in" in output
+    info = json.loads((results / "run_keras_imageTools.json").read_text())["settings"]
+    assert (info["trials"], info["trials_trained_in_this_run"]) == (8, 8 - len(trials))
     trials, _ = read_trials(results / "grid_search.h5")
     pairs = [(grid_store.config_key(r), r["seed"]) for r in grid_store.array_to_rows(trials)]
     expected = {(grid_store.config_key(c), s) for c in kit.configurations(kit.QUICK.grid) for s in (0, 1)}

@@ -60,3 +60,16 @@ def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     for name, target in (("table1.csv", "theano"), ("table2.csv", "mnist"), ("h5_answer.md", "images")):
         assert f"`{name}` is not in the results folder yet: run `make {target}`" in report
+
+
+def test_a_resumed_grid_run_says_how_many_trials_it_trained(tmp_path):
+    from tp2.report import environment
+
+    run = {"command": "python keras_imageTools.py", "wall_time_s": 60.0, "date": "2026-11-29T00:00:00",
+           "settings": {"trials": 720, "trials_trained_in_this_run": 0}}
+    (tmp_path / "run_keras_imageTools.json").write_text(json.dumps(run))
+    text = "\n".join(environment.section(tmp_path))
+    assert "resumed: 0 of 720 trials trained in this run" in text
+    run["settings"]["trials_trained_in_this_run"] = 720
+    (tmp_path / "run_keras_imageTools.json").write_text(json.dumps(run))
+    assert "resumed" not in "\n".join(environment.section(tmp_path))

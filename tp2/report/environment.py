@@ -23,6 +23,15 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def resumed_note(run):
+    """'resumed: N of M trials trained in this run' when a grid run found earlier trials on disk."""
+    settings = run.get("settings") or {}
+    trained, total = settings.get("trials_trained_in_this_run"), settings.get("trials")
+    if trained is None or trained == total:
+        return ""
+    return f"resumed: {trained} of {total} trials trained in this run (its wall time leaves the rest out)"
+
+
 def markdown_files(folder):
     return {}
 
@@ -41,6 +50,7 @@ def section(folder):
             "Command": f"`{run['command']}`",
             "Wall time (min)": f"{run['wall_time_s'] / 60:.1f}",
             "Finished (UTC)": run["date"],
+            "Note": resumed_note(run),
         }
         for script, run in runs.items()
     ]
