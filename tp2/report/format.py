@@ -32,6 +32,11 @@ def beyond_spread(mean_a, sd_a, mean_b, sd_b):
     return abs(mean_a - mean_b) > (sd_a + sd_b)
 
 
+def distance_in_sd(mean, sd, reported):
+    """How far a rerun's mean lies from the report's number, in units of the rerun's SD ('–' without spread)."""
+    return "–" if not sd > 0 else f"{(mean - reported) / sd:+.1f}"
+
+
 def read_csv(folder, name):
     """A results CSV as a DataFrame, or None when the file is not there."""
     import pandas as pd

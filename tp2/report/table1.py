@@ -8,7 +8,8 @@ the 2016 numbers.
 
 import pandas as pd
 
-from tp2.report.format import beyond_spread, figure, markdown_table, missing_note, read_csv, read_json
+from tp2.report.format import (beyond_spread, distance_in_sd, figure, markdown_table, missing_note, read_csv,
+                               read_json)
 from tp2.results import read_run_info
 
 # Table 1 of the report: accuracies in %, time in seconds, "mean (SD)".
@@ -148,11 +149,6 @@ def comparison_sentence(ours, merged):
         f"the learning rates and epochs chosen here (see README), the seeded splits, and timing on "
         f"another machine (times exclude compilation)."
     )
-
-
-def distance_in_sd(rerun_mean, rerun_sd, report_value):
-    """How far the 2016 rerun's mean lies from the report's number, in units of the rerun's SD."""
-    return "–" if not rerun_sd > 0 else f"{(rerun_mean - report_value) / rerun_sd:+.1f}"
 
 
 def three_protocols(revised, rerun):

@@ -8,7 +8,8 @@ writes table2.md (the table with its caption) and the Table 2 part of REPORT.md,
 
 import pandas as pd
 
-from tp2.report.format import beyond_spread, figure, markdown_table, missing_note, read_csv, read_json
+from tp2.report.format import (beyond_spread, distance_in_sd, figure, markdown_table, missing_note, read_csv,
+                               read_json)
 
 RUN_INFO = "run_keras_mnist.json"
 FIGURE = "figure_mnist_curves.png"
@@ -77,11 +78,6 @@ def markdown_files(folder):
     if table is None or runs is None or info is None:
         return {}
     return {"table2.md": table2_markdown(table, runs, info["settings"])}
-
-
-def distance_in_sd(mean, sd, reported):
-    """How far a rerun's mean lies from the report's single run, in units of the rerun's SD."""
-    return "–" if not sd > 0 else f"{(mean - reported) / sd:+.1f}"
 
 
 def section(folder):
