@@ -157,7 +157,7 @@ def differences(folder):
     ours, rerun = read_csv(folder, "table2.csv"), read_csv(folder / "2016", "table2.csv")
     lines = ["### Table 2\n"]
     if ours is None or rerun is None:
-        return lines + [missing_note("table2.csv and 2016/table2.csv", "mnist")]
+        return lines + [missing_note("table2.csv" if ours is None else "2016/table2.csv", "mnist")]
     merged = rerun.merge(ours, on="experiment", suffixes=("_rerun", "_revised"))
     rows = [{"Experiment": r.experiment,
              "Test acc. 2016 rerun − revised (points)": f"{100 * (r.test_acc_mean_rerun - r.test_acc_mean_revised):+.2f}",
