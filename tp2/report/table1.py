@@ -253,7 +253,7 @@ def differences(folder):
     ]
     facts = read_json(folder / "2016", "features.json")
     if facts:
-        shares = ", ".join(f"{share:.1%} of {name}'s" for name, share in facts["nonzero_share_by_class"].items())
+        shares = ", ".join(f"{name} {share:.1%}" for name, share in facts["nonzero_share_by_class"].items())
         lines.append(
             f"\nThe author stored the rescaled [0, 1] pixels in an `np.byte` (int8) array: the cast truncates, so "
             f"only pixels that were exactly 1.0 (saturated white) survive, as 1. That leaves {facts['nonzero_share']:.1%} "
