@@ -95,6 +95,19 @@ def test_cache_is_reused_and_invalidated_when_the_file_list_changes(image_root, 
     assert len(decoded) == 13  # back to the first list: its cache entry is still valid
 
 
+def test_an_image_rewritten_with_other_pixels_is_decoded_again(image_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TP2_CACHE_DIR", str(tmp_path / "cache"))
+    path = image_root / "airplanes" / "image_0003.jpg"
+    before, _, paths = data.load_image_classes(image_root, size=20)
+    write_image(path, seed=1234)  # same name, other pixels
+    after, _, _ = data.load_image_classes(image_root, size=20)
+    index = paths.index(path)
+    assert not np.array_equal(before[index], after[index])
+    np.testing.assert_array_equal(after[index], data.decode_image(path, 20, "L"))  # the new pixels came back
+    others = [i for i in range(len(paths)) if i != index]
+    np.testing.assert_array_equal(before[others], after[others])
+
+
 def test_real_caltech_images(real_data_dir):
     root = data.ensure_caltech(real_data_dir)
     images, labels, _ = data.load_image_classes(root, size=28, mode="L")

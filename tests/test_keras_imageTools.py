@@ -137,6 +137,9 @@ def test_split_is_stratified_70_10_20_and_disjoint(small_images):
         [0.7 * len(labels), 0.1 * len(labels), 0.2 * len(labels)], abs=2)
     for part in split.values():
         assert set(labels[part]) == {0, 1}
+    for name, share in zip(("train", "val", "test"), kit.FULL.split_fractions):  # stratified: every class keeps its share
+        for label in (0, 1):
+            assert abs(np.sum(labels[split[name]] == label) - share * np.sum(labels == label)) <= 1, (name, label)
 
 
 def test_one_predict_scores_each_split_as_separate_predicts_do(small_images):
@@ -432,5 +435,6 @@ def test_cache_vs_decode_benchmark_reports_ratios_at_equal_accuracy(real_data_di
     rows = image_cache_vs_decode.measure(real_data_dir, repeats=1, epochs=2, configs=image_cache_vs_decode.CONFIGS[:1])
     (row,) = rows
     assert set(row) == {"benchmark", "target", "ratio_min", "ratio_median", "ratio_max", "met", "details"}
-    assert 1.0 < row["ratio_median"] < 1000 and row["met"] == (row["ratio_median"] >= 10)
+    # Bookkeeping only: the speed itself is measured by `make bench`, never asserted here.
+    assert row["ratio_min"] <= row["ratio_median"] <= row["ratio_max"] and row["met"] == (row["ratio_median"] >= 10)
     assert "same weights: True" in row["details"]
