@@ -20,45 +20,82 @@ an interruption (every trial is in `grid_search.h5` as soon as it ends).
 """
 
 import dataclasses
+import functools
 import hashlib
 import shutil
 import time
 from dataclasses import dataclass, replace
 from itertools import product
+from pathlib import Path
 
 import numpy as np
 
 from tp2 import data as tp2_data, grid_store, hdf5_model, trial_runner
-from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
-                     check_classes, make_parser, positive_int, run, warn)
+from tp2.cli import (add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
+                     check_classes, make_parser, positive_int, protocol_folder, run, warn)
 from tp2.keras_setup import keras
 from tp2.report.format import mean_sd
 from tp2.results import atomic_write, results_dir, write_csv, write_json, write_run_info, write_text
 from tp2.settings import option_help
-from tp2.splits import stratified_split
+from tp2.splits import stratified_holdout, stratified_split
 
 # The report's factors and levels (n2 = 0: no second layer), and the --quick sub-grid.
 GRID = (("augmentation", (0, 1)), ("n1", (16, 32, 64, 128)), ("n2", (0, 16, 32, 64, 128)),
         ("dropout", (0.0, 0.1, 0.2)), ("activation", ("sigmoid", "relu")))
 QUICK_GRID = (("augmentation", (0, 1)), ("n1", (128,)), ("n2", (0, 128)), ("dropout", (0.2,)), ("activation", ("relu",)))
+# The author's grid, from his keras_imageTools.py: 6 × 5 × 5 × 2 × 2 = 600 configurations, in his
+# loop's order (largest layers first) except that augmentation varies fastest, so that both runs
+# of one network share its traced model.
+GRID_2016 = (("n1", (512, 256, 128, 64, 32, 16)), ("n2", (256, 128, 64, 32, 0)), ("dropout", (0.7, 0.5, 0.2, 0.1, 0.0)),
+             ("activation", ("relu", "sigmoid")), ("augmentation", (0, 1)))
+QUICK_GRID_2016 = (("n1", (64,)), ("n2", (0, 32)), ("dropout", (0.2,)), ("activation", ("relu", "sigmoid")), ("augmentation", (0, 1)))
+
+# Augmentation as Keras preprocessing layers with their arguments; layer k gets seed + k.
+AUGMENTATION = (("RandomFlip", {"mode": "horizontal"}),
+                ("RandomRotation", {"factor": 0.05, "fill_mode": "nearest"}),
+                ("RandomZoom", {"height_factor": 0.1, "fill_mode": "nearest"}))
+# His ImageDataGenerator(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
+# shear_range=0.2, zoom_range=0.2, horizontal_flip=True): one affine map per image, pixels
+# taken by nearest neighbour (scipy order 0) with fill_mode "nearest"; here as a chain of layers.
+# Keras 1's shear_range was an angle in radians; tan(0.2) ≈ 0.2 of the width is RandomShear's unit.
+NEAREST = {"interpolation": "nearest", "fill_mode": "nearest"}
+AUGMENTATION_2016 = (("RandomRotation", {"factor": 40 / 360, **NEAREST}),
+                     ("RandomTranslation", {"height_factor": 0.2, "width_factor": 0.2, **NEAREST}),
+                     ("RandomShear", {"x_factor": 0.2, **NEAREST}),
+                     ("RandomZoom", {"height_factor": 0.2, "width_factor": 0.2, **NEAREST}),
+                     ("RandomFlip", {"mode": "horizontal"}))
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What a run of the grid depends on; FULL is this reproduction's protocol."""
+    """What a run of the grid depends on; FULL is this reproduction's protocol, PROTOCOL_2016 the author's."""
 
+    protocol: str = "revised"
+    """Which recipe these settings are: "revised" (this repo's) or "2016" (the author's)."""
     image_size: int = 64
     """Side of the square RGB images, in pixels."""
     split_fractions: tuple = (0.7, 0.1, 0.2)
     """Train / validation / test fractions of the stratified split drawn from each seed."""
+    test_per_class: int | None = None
+    """Images per class held out as the test split (2016); None: split_fractions."""
+    split_seed: int | None = None
+    """Seed of one split shared by every trial (2016: his fixed folders); None: each seed draws its own."""
     batch_size: int = 32
     """Images per training batch."""
+    optimizer: str = "adam"
+    """"adam" or "rmsprop" (the author's, at Keras 1's defaults)."""
     learning_rate: float = 1e-4
-    """Adam's learning rate."""
+    """The optimizer's learning rate."""
+    epsilon: float = 1e-7
+    """The optimizer's epsilon (Keras 3's default; Keras 1's was 1e-8)."""
+    input_scale: tuple = (1 / 127.5, -1.0)
+    """Rescaling(scale, offset) applied to the 0-255 pixels inside the model."""
     max_epochs: int = 30
-    """Most epochs per trial, with early stopping on validation loss."""
-    patience: int = 5
-    """Epochs without a lower validation loss before a trial stops."""
+    """Most epochs per trial (with early stopping on validation loss when patience is set)."""
+    steps_per_epoch: int | None = None
+    """Training batches per epoch; None: one pass over the training split."""
+    patience: int | None = 5
+    """Epochs without a lower validation loss before a trial stops; None: no early stopping, no validation."""
     # On the 6 best no-augmentation relu configurations this raised validation accuracy on
     # two disjoint sets of seeds (0-4: 0.980 -> 0.983; 5-12: 0.990 -> 0.992).
     label_smoothing: float = 0.1
@@ -67,16 +104,32 @@ class Settings:
     """Training steps per compiled call: same weights, ~5% less Python overhead (README, Performance notes)."""
     seeds: int = 3
     """Seeds per configuration."""
-    augmented_copies: int = 4
-    """Augmented versions of every image, made once and cycled over the epochs."""
+    augmented_copies: int | None = 4
+    """Augmented versions of every image, made once and cycled over the passes; None: one per pass."""
+    augmentation: tuple = AUGMENTATION
+    """The augmentation layers and their arguments."""
     grid: tuple = GRID
     """The factors and their levels; the grid is every combination."""
+    interpolation: str = "bilinear"
+    """How load_img resizes to image_size (2016: Pillow's default then, nearest)."""
     reader: str = "keras.utils.load_img+img_to_array"
     """How the images are decoded: part of the image cache key and of the grid definition."""
 
 
 FULL = Settings()
 QUICK = replace(FULL, grid=QUICK_GRID, seeds=2, augmented_copies=2)
+# The author's keras_imageTools.py: flow_from_directory at 64×64 RGB (rescale 1/255), RMSprop at
+# its defaults, batch 64, 15 epochs of 20 batches, no early stopping, one run per configuration,
+# accuracy on a separate held-out folder (his folders are not recorded: README says what is chosen).
+PROTOCOL_2016 = replace(
+    FULL, protocol="2016", split_fractions=None, test_per_class=50, split_seed=0, batch_size=64,
+    optimizer="rmsprop", learning_rate=1e-3, epsilon=1e-8, input_scale=(1 / 255, 0.0), max_epochs=15,
+    steps_per_epoch=20, patience=None, label_smoothing=0.0, steps_per_execution=10, seeds=1,
+    augmented_copies=None, augmentation=AUGMENTATION_2016, grid=GRID_2016, interpolation="nearest",
+    reader="keras.utils.load_img(nearest)+img_to_array",
+)
+QUICK_2016 = replace(PROTOCOL_2016, grid=QUICK_GRID_2016)
+PROTOCOLS = {"revised": (FULL, QUICK), "2016": (PROTOCOL_2016, QUICK_2016)}
 
 
 def configurations(grid):
@@ -97,7 +150,8 @@ def parse_args(argv=None):
     add_results_dir_option(parser)
     add_protocol_option(parser)
     add_classes_option(parser, tp2_data.DEFAULT_CLASSES)
-    parser.add_argument("--seeds", type=positive_int, help=option_help(Settings, "seeds", FULL, QUICK))
+    parser.add_argument("--seeds", type=positive_int, help=option_help(Settings, "seeds", FULL, QUICK)
+                        + f"; --protocol 2016: {PROTOCOL_2016.seeds}")
     parser.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ... (default 0)")
     parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "max_epochs", FULL, QUICK))
     parser.add_argument("--jobs", type=positive_int, default=1, help="trials in parallel with joblib (default 1)")
@@ -108,23 +162,24 @@ def parse_args(argv=None):
 
 
 def chosen_settings(args):
-    """FULL or QUICK, with --seeds and --epochs when given."""
+    """The protocol's full or quick settings, with --seeds and --epochs when given."""
+    full, quick = PROTOCOLS[args.protocol]
     given = {"seeds": args.seeds, "max_epochs": args.epochs}
-    return replace(QUICK if args.quick else FULL, **{name: value for name, value in given.items() if value is not None})
+    return replace(quick if args.quick else full, **{name: value for name, value in given.items() if value is not None})
 
 
 # --- 2b. Data: the class folders, read with Keras ------------------------------------
 
 
-def decode(path, size=FULL.image_size):
+def decode(path, size=FULL.image_size, interpolation=FULL.interpolation):
     """One image file as uint8 (size, size, 3), the way flow_from_directory read it."""
-    image = keras.utils.load_img(path, color_mode="rgb", target_size=(size, size), interpolation="bilinear")
+    image = keras.utils.load_img(path, color_mode="rgb", target_size=(size, size), interpolation=interpolation)
     return keras.utils.img_to_array(image, dtype="uint8")
 
 
-def decode_or_none(path, size, mode="RGB"):
+def decode_or_none(path, size, mode="RGB", interpolation=FULL.interpolation):
     try:
-        return decode(path, size)
+        return decode(path, size, interpolation)
     except Exception:  # PIL raises several types for broken files
         return None
 
@@ -132,29 +187,34 @@ def decode_or_none(path, size, mode="RGB"):
 def read_images(root, classes, settings=FULL):
     """(images uint8 (n, size, size, 3), labels int64, paths); unreadable files skipped with a warning.
     Decoded once and cached across processes, not in every epoch (README, Performance notes)."""
+    decoder = functools.partial(decode_or_none, interpolation=settings.interpolation)
     return tp2_data.load_image_classes(root, tuple(classes), settings.image_size, mode="RGB",
-                                       decoder=decode_or_none, reader=settings.reader)
+                                       decoder=decoder, reader=settings.reader)
 
 
-def augmentation_layers(seed):
-    """Today's ImageDataGenerator(rotation_range, horizontal_flip, zoom_range): active only in training."""
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),
-        keras.layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
-    ], name="augmentation")
+def augmentation_layers(seed, recipe=AUGMENTATION):
+    """Today's ImageDataGenerator as preprocessing layers (active only in training); layer k gets seed + k."""
+    return keras.Sequential([getattr(keras.layers, name)(**arguments, seed=seed + k)
+                             for k, (name, arguments) in enumerate(recipe)], name="augmentation")
 
 
-def images_key(images):
-    """A short fingerprint of the decoded images, naming their augmentation cache."""
-    return hashlib.sha1(images.tobytes()).hexdigest()[:16]
+def images_key(images, recipe=AUGMENTATION):
+    """A short fingerprint of the decoded images and the augmentation, naming their augmentation cache."""
+    return hashlib.sha1(images.tobytes() + repr(recipe).encode()).hexdigest()[:16]
 
 
-def augmented_copies(images, copies, seed, key, batch_size=256):
+def copies_needed(settings, n_train):
+    """Augmented copies per image: settings.augmented_copies, or one per pass over the training split."""
+    if settings.augmented_copies is not None:
+        return settings.augmented_copies
+    return -(-settings.max_epochs * settings.steps_per_epoch * settings.batch_size // n_train)
+
+
+def augmented_copies(images, copies, seed, key, batch_size=256, recipe=AUGMENTATION):
     """`copies` augmented versions of every image, shape (copies, n, size, size, 3) uint8.
 
     Made once per run and cached (~5 ms an image on a CPU), not in every epoch of every
-    augmented trial (README, Performance notes); augmented trials use one copy per epoch.
+    augmented trial (README, Performance notes); augmented trials use one copy per pass.
     """
     cached = tp2_data.cache_dir() / f"augmented-{key}-{copies}-{seed}.npy"
     if cached.exists():
@@ -163,9 +223,13 @@ def augmented_copies(images, copies, seed, key, batch_size=256):
         except Exception:
             warn(f"ignoring damaged cache file {cached}")
     keras.utils.set_random_seed(seed)
-    augment = augmentation_layers(seed)
+    augment = augmentation_layers(seed, recipe)
     pool = np.empty((copies, *images.shape), dtype=np.uint8)
+    start_time = time.perf_counter()
     for copy in range(copies):
+        if copy:
+            eta = (time.perf_counter() - start_time) / copy * (copies - copy)
+            print(f"augmenting: copy {copy + 1}/{copies}, ETA {trial_runner.format_eta(eta)}", flush=True)
         for start in range(0, len(images), batch_size):
             out = keras.ops.convert_to_numpy(augment(images[start : start + batch_size].astype("float32"), training=True))
             pool[copy, start : start + batch_size] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -177,9 +241,14 @@ def augmented_copies(images, copies, seed, key, batch_size=256):
     return pool
 
 
-def split_indices(labels, seed, fractions=FULL.split_fractions):
-    """{'train'|'val'|'test': indices}: a stratified 70/10/20 split drawn from the seed."""
-    return dict(zip(("train", "val", "test"), stratified_split(labels, fractions, seed)))
+def split_indices(labels, seed, settings=FULL):
+    """{'train'|'val'|'test': indices}: a stratified 70/10/20 split drawn from the seed; or, for
+    the 2016 protocol, {'train'|'test'}: test_per_class images of each class held out, from split_seed."""
+    if settings.split_seed is not None:
+        seed = settings.split_seed
+    if settings.test_per_class is not None:
+        return dict(zip(("train", "test"), stratified_holdout(labels, settings.test_per_class, seed)))
+    return dict(zip(("train", "val", "test"), stratified_split(labels, settings.split_fractions, seed)))
 
 
 # --- 2b. Model -----------------------------------------------------------------------
@@ -187,14 +256,15 @@ def split_indices(labels, seed, fractions=FULL.split_fractions):
 
 def build_model(config, seed, settings=FULL):
     """Rescaling → Flatten → Dense(n1) → Dropout → [Dense(n2) → Dropout] → Dense(1, sigmoid)."""
-    size = settings.image_size
-    layers = [keras.Input((size, size, 3)), keras.layers.Rescaling(1.0 / 127.5, offset=-1.0), keras.layers.Flatten()]
+    size, (scale, offset) = settings.image_size, settings.input_scale
+    layers = [keras.Input((size, size, 3)), keras.layers.Rescaling(scale, offset=offset), keras.layers.Flatten()]
     for units in [config["n1"]] + ([config["n2"]] if config["n2"] else []):  # n2 = 0: one hidden layer
         layers += [keras.layers.Dense(units, activation=config["activation"]),
                    keras.layers.Dropout(config["dropout"], seed=seed)]
     model = keras.Sequential(layers + [keras.layers.Dense(1, activation="sigmoid")], name="airplanes_vs_motorbikes")
+    optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[settings.optimizer]
     model.compile(
-        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        optimizer=optimizer(settings.learning_rate, epsilon=settings.epsilon),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=settings.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=settings.steps_per_execution,
@@ -217,17 +287,40 @@ def augmented_batches(pool, index, labels, seed, batch_size):
         epoch += 1
 
 
+def network_key(config):
+    """The configuration without augmentation: what the model's graph depends on."""
+    return grid_store.config_key(config)[1:]
+
+
+def stream_batches(pool, index, labels, seed, batch_size):
+    """Endless full training batches from a stream of passes over `index`: pass p uses copy
+    p mod len(pool), reshuffled. Keras 1's generator ended every pass with a smaller batch; here
+    that batch is completed from the next pass, so one compiled step serves every batch."""
+    rng = np.random.default_rng(seed)
+    copies, members, passes = np.empty(0, int), np.empty(0, int), 0
+    while True:
+        while len(members) < batch_size:
+            copies = np.concatenate([copies, np.full(len(index), passes % len(pool))])
+            members = np.concatenate([members, rng.permutation(index)])
+            passes += 1
+        copy, batch = copies[:batch_size], members[:batch_size]
+        copies, members = copies[batch_size:], members[batch_size:]
+        yield pool[copy, batch], labels[batch].astype("float32")
+
+
 def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=0):
-    """Train one (configuration, seed); returns (model, split indices, epochs run).
+    """Train one (configuration, seed); returns (model, split indices, Keras' history dict).
 
     Augmented configurations train on `pool` (augmented copies of `images`), the others
     on `images`; validation and test always use the plain images.
     """
     keras.utils.set_random_seed(seed)
-    split = split_indices(labels, seed, settings.split_fractions)
-    # This configuration's model traced for an earlier seed, reset to this seed's initial state: no
+    split = split_indices(labels, seed, settings)
+    # This network's model traced for an earlier trial, reset to this trial's initial state: no
     # tracing again (README, Performance notes).
-    model = trial_runner.reused_model(grid_store.config_key(config), lambda: build_model(config, seed, settings))
+    model = trial_runner.reused_model(network_key(config), lambda: build_model(config, seed, settings))
+    if settings.patience is None:
+        return train_model_2016(model, config, seed, images, labels, pool, split, settings, verbose)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     val = (images[split["val"]], labels[split["val"]].astype("float32"))
     # The whole validation split in one batch: one call per epoch (README, Performance notes).
@@ -242,7 +335,19 @@ def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=
     else:
         x, y = images[split["train"]], labels[split["train"]].astype("float32")
         history = model.fit(x, y, batch_size=settings.batch_size, **common)
-    return model, split, len(history.history["loss"])
+    return model, split, history.history
+
+
+def train_model_2016(model, config, seed, images, labels, pool, split, settings, verbose=0):
+    """The author's fit_generator: shuffled batches from his generator (augmented or not), a fixed
+    number of epochs of steps_per_epoch batches, nothing watched during training."""
+    if config["augmentation"] and pool is None:
+        raise ValueError("an augmented configuration needs the augmented copies (pool)")
+    source = pool if config["augmentation"] else images[None]  # one plain copy, reshuffled every pass
+    batches = stream_batches(source, split["train"], labels, seed, settings.batch_size)
+    history = model.fit(batches, steps_per_epoch=settings.steps_per_epoch, epochs=settings.max_epochs,
+                        shuffle=False, verbose=verbose)
+    return model, split, history.history
 
 
 def correct_predictions(model, x, y):
@@ -265,7 +370,13 @@ def split_accuracies(model, images, labels, split, names=("val", "test")):
 def run_trial(config, seed, images, labels, pool, settings):
     """One trial of the grid: train, then validation and test accuracy (runs in workers too)."""
     start = time.perf_counter()
-    model, split, epochs_run = train_model(config, seed, images, labels, pool, settings)
+    model, split, history = train_model(config, seed, images, labels, pool, settings)
+    epochs_run = len(history["loss"])
+    if settings.patience is None:
+        # 2016: the held-out folder was his only one; it both chose and reported, so val_acc is test_acc.
+        test = split_accuracies(model, images, labels, split, names=("test",))["test"]
+        return dict(config, seed=seed, val_acc=test, test_acc=test, epochs=epochs_run,
+                    train_time_s=time.perf_counter() - start, train_acc=float(history["accuracy"][-1]))
     accuracies = split_accuracies(model, images, labels, split)
     return dict(config, seed=seed, val_acc=accuracies["val"], test_acc=accuracies["test"],
                 epochs=epochs_run, train_time_s=time.perf_counter() - start)
@@ -275,11 +386,17 @@ def grid_definition(settings, classes):
     """What a row depends on besides its (configuration, seed): resuming requires a match."""
     same = ("image_size", "split_fractions", "batch_size", "learning_rate", "max_epochs", "patience",
             "label_smoothing", "reader")
+    if settings.protocol != "revised":  # the whole recipe
+        same += ("protocol", "test_per_class", "split_seed", "optimizer", "epsilon", "input_scale", "steps_per_epoch",
+                 "augmented_copies", "augmentation", "interpolation")
     return {"factors": dict(settings.grid), "classes": list(classes), **{name: getattr(settings, name) for name in same}}
 
 
 def grid_attributes(settings):
     """Root attributes of grid_search.h5 for readers, beside the grid definition."""
+    if settings.protocol != "revised":
+        return dict(protocol=settings.protocol, image_size=settings.image_size, test_per_class=settings.test_per_class,
+                    max_epochs=settings.max_epochs)
     return dict(image_size=settings.image_size, split_fractions=settings.split_fractions, max_epochs=settings.max_epochs)
 
 
@@ -323,14 +440,15 @@ def write_figure2(model, results):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.protocol != "revised":
-        raise UserError(f"--protocol {args.protocol} is not there yet for keras_imageTools.py (the author's 600-configuration grid); "
-                        "run it with --protocol revised")
     settings, classes = chosen_settings(args), check_classes(args.classes)
     wall_start = time.perf_counter()
     if args.dask is not None:
         trial_runner.connect_dask(args.dask).close()  # fail fast, before reading any image
-    results = results_dir(args.results_dir)
+    results = results_dir(protocol_folder(Path(args.results_dir), args.protocol))
+    if args.protocol == "2016":
+        print(f"2016 protocol: the author's grid, {len(configurations(settings.grid))} configurations × "
+              f"{settings.seeds} seed(s), {settings.max_epochs} epochs of {settings.steps_per_epoch} batches of "
+              f"{settings.batch_size}, {settings.test_per_class} held-out images per class", flush=True)
     start = time.perf_counter()
     images, labels, _ = read_images(tp2_data.ensure_caltech(args.data_dir, classes), classes, settings)
     size = settings.image_size
@@ -339,8 +457,11 @@ def main(argv=None):
     pool = None
     if any(dict(settings.grid)["augmentation"]):
         start = time.perf_counter()
-        pool = augmented_copies(images, settings.augmented_copies, args.seed, images_key(images))
-        print(f"augmented copies: {settings.augmented_copies} per image in {time.perf_counter() - start:.1f} s", flush=True)
+        copies = copies_needed(settings, len(split_indices(labels, args.seed, settings)["train"]))
+        print(f"augmenting: {copies} copies of every image", flush=True)
+        pool = augmented_copies(images, copies, args.seed, images_key(images, settings.augmentation),
+                                recipe=settings.augmentation)
+        print(f"augmented copies: {copies} per image in {time.perf_counter() - start:.1f} s", flush=True)
 
     definition, grid_file = grid_definition(settings, classes), results / grid_store.GRID_FILE
     configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
@@ -353,7 +474,7 @@ def main(argv=None):
     written = [grid_file, results / grid_store.GRID_CSV, write_csv(results / "grid_summary.csv", summary)]
 
     best = summary[list(grid_store.FACTORS)].head(1).to_dict("records")[0]  # plain Python values
-    model, split, _ = train_model(best, args.seed, images, labels, pool, settings)
+    model, split, _ = train_model(best, args.seed, images, labels, pool, settings)  # the model itself, for 2c
     written.append(save_model_h5(model, results / "model_best.h5"))
     facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], grid_attributes(settings))
     facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=keras.__version__)
@@ -367,8 +488,9 @@ def main(argv=None):
 
     best_rows = [row for row in rows if grid_store.config_key(row) == grid_store.config_key(best)]
     val, test = ([row[name] for row in best_rows] for name in ("val_acc", "test_acc"))
-    print(f"best on validation: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
-          f"test {mean_sd(test, digits=4)} over {len(best_rows)} seeds")
+    chosen_on = "validation" if settings.patience is not None else "the held-out test split, as the author chose"
+    print(f"best on {chosen_on}: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
+          f"test {mean_sd(test, digits=4)} over {len(best_rows)} seed(s)")
     print("wrote " + ", ".join(str(path) for path in written))
 
 

@@ -42,6 +42,15 @@ TRIAL_DTYPE = np.dtype(
     ]
 )
 FIELDS = TRIAL_DTYPE.names
+# Written only when the rows have it: the 2016 protocol's training accuracy (Keras' running
+# mean over the last epoch's batches, as the author recorded it).
+OPTIONAL_FIELDS = (("train_acc", "f8"),)
+
+
+def trial_dtype(rows):
+    """TRIAL_DTYPE, plus the optional columns that the first row has."""
+    extra = [(name, kind) for name, kind in OPTIONAL_FIELDS if rows and name in rows[0]]
+    return np.dtype(TRIAL_DTYPE.descr + extra) if extra else TRIAL_DTYPE
 
 
 def config_key(config):
@@ -63,8 +72,8 @@ def describe(config):
 
 
 def rows_to_array(rows):
-    array = np.zeros(len(rows), dtype=TRIAL_DTYPE)
-    for name in FIELDS:
+    array = np.zeros(len(rows), dtype=trial_dtype(rows))
+    for name in array.dtype.names:
         values = [row[name] for row in rows]
         array[name] = [v.encode() if isinstance(v, str) else v for v in values] if name == "activation" else values
     return array
@@ -73,7 +82,7 @@ def rows_to_array(rows):
 def array_to_rows(array):
     rows = []
     for record in array:
-        row = {name: record[name].item() for name in FIELDS}
+        row = {name: record[name].item() for name in array.dtype.names}
         row["activation"] = row["activation"].decode()
         rows.append(row)
     return rows
@@ -97,7 +106,7 @@ def write(path, rows, definition, compression=None, **attributes):
             h5.attrs["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             for key, value in attributes.items():
                 h5.attrs[key] = value
-            h5.attrs["columns"] = json.dumps(list(FIELDS))
+            h5.attrs["columns"] = json.dumps(list(array.dtype.names))
 
     return atomic_write(path, write_file)
 
@@ -107,7 +116,7 @@ def save(folder, rows, definition, **attributes):
     folder = Path(folder)
     rows = sorted(rows, key=lambda row: (config_key(row), row["seed"]))
     write(folder / GRID_FILE, rows, definition, **attributes)
-    write_csv(folder / GRID_CSV, pd.DataFrame(rows, columns=list(FIELDS)))
+    write_csv(folder / GRID_CSV, pd.DataFrame(rows, columns=list(trial_dtype(rows).names)))
 
 
 # --- Reading -------------------------------------------------------------------------
@@ -161,14 +170,15 @@ def read_trials(path):
     if len(records) == 0:
         raise UserError(f"{path}: /{TRIALS_DATASET} has zero rows; the grid search saved no trials")
 
-    frame = pd.DataFrame({field: records[field] for field in FIELDS})
+    optional = [name for name, _ in OPTIONAL_FIELDS if name in names]
+    frame = pd.DataFrame({field: records[field] for field in (*FIELDS, *optional)})
     frame["activation"] = [
         value.decode("utf-8").strip("\x00") if isinstance(value, bytes) else str(value)
         for value in frame["activation"]
     ]
     frame = frame.astype(
         {"augmentation": int, "n1": int, "n2": int, "dropout": float, "seed": int,
-         "val_acc": float, "test_acc": float, "epochs": int, "train_time_s": float}
+         "val_acc": float, "test_acc": float, "epochs": int, "train_time_s": float, **dict.fromkeys(optional, float)}
     )
     for key, value in attrs.items():
         text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -201,8 +211,10 @@ def usable_trials(trials, path):
 def summarise(trials):
     """One row per configuration (in factor order): seeds, mean and sample SD over them."""
     frame = pd.DataFrame(trials)
+    optional = {f"{name}_mean": (name, "mean") for name, _ in OPTIONAL_FIELDS if name in frame}
     return frame.groupby(list(FACTORS), as_index=False).agg(
         seeds=("seed", "count"),
+        **optional,
         val_acc_mean=("val_acc", "mean"),
         val_acc_sd=("val_acc", "std"),
         test_acc_mean=("test_acc", "mean"),

@@ -29,3 +29,17 @@ def stratified_subset(labels, fraction, seed):
         return np.arange(len(labels))
     subset, _ = stratified_split(labels, (fraction, 1.0 - fraction), seed)
     return subset
+
+
+def stratified_holdout(labels, per_class, seed):
+    """(train, test) sorted indices: `per_class` samples of every class drawn as the test split."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    test = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) <= per_class:
+            raise ValueError(f"class {label} has {len(members)} samples, not more than the {per_class} to hold out")
+        test.append(rng.choice(members, per_class, replace=False))
+    test = np.sort(np.concatenate(test))
+    return np.setdiff1d(np.arange(len(labels)), test), test
