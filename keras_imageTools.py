@@ -477,7 +477,8 @@ def main(argv=None):
     model, split, _ = train_model(best, args.seed, images, labels, pool, settings)  # the model itself, for 2c
     written.append(save_model_h5(model, results / "model_best.h5"))
     facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], grid_attributes(settings))
-    facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=keras.__version__)
+    facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=keras.__version__,
+                 optimizer=settings.optimizer)
     written += [write_json(results / "h5_facts.json", facts), write_figure2(model, results)]
     # A rerun resumes: say how many trials this run trained, so its wall time is read for what it is.
     trained = len(rows) - len(trial_runner.wanted_rows(earlier, configs, seeds))

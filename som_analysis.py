@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from minisom import MiniSom
 
-from tp2.cli import UserError, add_protocol_option, add_results_dir_option, make_parser, positive_int, run, warn
+from tp2.cli import (UserError, add_protocol_option, add_results_dir_option, make_parser, positive_int, protocol_folder,
+                     run, warn)
 from tp2.grid_store import ACTIVATIONS, FACTORS, GRID_FILE, describe, ranked, read_trials, summarise
 from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
 from tp2.results import results_dir, save_figure, write_csv, write_json, write_run_info
@@ -61,10 +62,18 @@ class Settings:
     """Significance level of the generated wording and of the importance figure's colours."""
     som_similar: float = 0.3
     """|r| with the accuracy plane from which the SOM 'suggests' that a factor matters."""
+    encoding: str = "levels"
+    """SOM inputs: "levels" (each factor by level rank, plus a has-second-layer plane) or the
+    author's "2016" (numeric factors min-max scaled as one plane each, categorical ones as binary planes)."""
 
 
 FULL = Settings()
 QUICK = replace(FULL, iterations=2_000)
+# The report's Figure 1 and Table 3 on the author's 600-configuration grid (results/2016/): his
+# encoding; one run per configuration, so Table 3's "validation" accuracy is his held-out test accuracy.
+PROTOCOL_2016 = replace(FULL, encoding="2016")
+QUICK_2016 = replace(PROTOCOL_2016, iterations=2_000)
+PROTOCOLS = {"revised": (FULL, QUICK), "2016": (PROTOCOL_2016, QUICK_2016)}
 
 
 def parse_args(argv=None):
@@ -84,10 +93,11 @@ def parse_args(argv=None):
 
 
 def settings_from(args):
-    """QUICK or FULL with the options given on the command line."""
+    """The protocol's full or quick settings with the options given on the command line."""
+    full, quick = PROTOCOLS[args.protocol]
     given = {"seed": args.seed, "iterations": args.iterations,
              "som_size": tuple(args.som_size) if args.som_size else None}
-    return replace(QUICK if args.quick else FULL, **{k: v for k, v in given.items() if v is not None})
+    return replace(quick if args.quick else full, **{k: v for k, v in given.items() if v is not None})
 
 
 # --- Data: the grid search, one row per configuration -----------------------------------
@@ -123,11 +133,21 @@ def level_scale(values):
     return ranks, [(i / (len(levels) - 1), level) for i, level in enumerate(levels)]
 
 
+def min_max_scale(values):
+    """Map values linearly onto [0, 1] (the author's encoding of a numeric hyperparameter)."""
+    levels = np.unique(values)
+    low, high = levels[0], levels[-1]
+    if high == low:
+        return np.zeros(len(values)), [(0.0, low)]
+    return (values - low) / (high - low), [((level - low) / (high - low), level) for level in levels]
+
+
 def som_matrix(configurations, settings):
     """The SOM's input, one row per configuration, every column in [0, 1].
 
     Returns (matrix DataFrame, ticks) where ticks[column] lists (position, label) pairs for the
-    colour bars. Hyperparameters are scaled by level rank (level_scale); the accuracy is
+    colour bars. Hyperparameters are scaled by level rank (level_scale), or for the 2016
+    encoding linearly (min_max_scale) without the has-second-layer plane; the accuracy is
     min-max scaled over the configurations, so its plane can be read back in accuracy units.
     """
     c = configurations
@@ -136,11 +156,14 @@ def som_matrix(configurations, settings):
         "has_second_layer": (c["n2"] > 0).astype(int), "dropout": c["dropout"],
         "sigmoid": (c["activation"] == "sigmoid").astype(int), "relu": (c["activation"] == "relu").astype(int),
     })
+    scale = level_scale
+    if settings.encoding == "2016":
+        raw, scale = raw.drop(columns="has_second_layer"), min_max_scale
     labels = dict.fromkeys(("augmentation", "has_second_layer", "sigmoid", "relu"), lambda v: "yes" if v else "no")
     labels["n2"] = lambda v: str(v) if v else "none"
     matrix, ticks = pd.DataFrame(index=raw.index), {}
     for column in raw.columns:
-        matrix[column], levels = level_scale(raw[column].to_numpy())
+        matrix[column], levels = scale(raw[column].to_numpy())
         ticks[column] = [(p, labels.get(column, "{:g}".format)(v)) for p, v in levels]
     accuracy = c[f"{settings.response}_mean"].to_numpy()
     low, high = accuracy.min(), accuracy.max()
@@ -286,19 +309,24 @@ def importance_figure(table, settings, interactions_shown=10):
 # --- Main ----------------------------------------------------------------------------------
 
 
+def mean_and_sd(config, name):
+    """'0.9895 ± 0.0073', or the mean alone for a single seed."""
+    sd = config[f"{name}_sd"]
+    return f"{config[f'{name}_mean']:.4f}" + (f" ± {sd:.4f}" if np.isfinite(sd) else "")
+
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if args.protocol != "revised":
-        raise UserError(f"--protocol {args.protocol} is not there yet for som_analysis.py (the SOM and Table 3 of the author's grid); "
-                        "run it with --protocol revised")
     settings = settings_from(args)
     start = time.perf_counter()
-    grid_path = Path(args.results_dir) / GRID_FILE
+    folder = protocol_folder(Path(args.results_dir), args.protocol)
+    grid_path = folder / GRID_FILE
     trials = read_trials(grid_path)
     configurations = configuration_means(trials)
     if len(configurations) < 2:
         raise UserError(f"{grid_path} holds a single configuration; a SOM and an ANOVA need at least two")
-    results = results_dir(args.results_dir)
+    results = results_dir(folder)
     seeds = [int(configurations["seeds"].min()), int(configurations["seeds"].max())]
     seeds_text = "–".join(map(str, sorted(set(seeds)))) + " seed(s)"
     print(f"read {len(trials)} trials, {len(configurations)} configurations ({seeds_text} each) from {grid_path}")
@@ -336,10 +364,10 @@ def main(argv=None):
     }))
 
     best = table3[table3["rank"] == 1]
-    print(f"\nTable 3: {len(best)} configuration(s) share the best mean validation accuracy over {seeds_text}:")
+    chosen_on = "validation" if settings.encoding != "2016" else "held-out test (the author's only held-out split)"
+    print(f"\nTable 3: {len(best)} configuration(s) share the best mean {chosen_on} accuracy over {seeds_text}:")
     for _, config in best.iterrows():
-        print(f"  {describe(config)}: validation {config['val_acc_mean']:.4f} ± {config['val_acc_sd']:.4f}, "
-              f"test {config['test_acc_mean']:.4f} ± {config['test_acc_sd']:.4f}")
+        print(f"  {describe(config)}: validation {mean_and_sd(config, 'val_acc')}, test {mean_and_sd(config, 'test_acc')}")
     print(f"SOM: quantization error {som['quantization_error']:.4f} (half the iterations: "
           f"{som['half_quantization_error']:.4f}), topographic error {som['topographic_error']:.4f}")
     for note in notes:

@@ -14,11 +14,16 @@ def test_ratio_rows_are_judged_on_the_median_in_the_targets_direction():
     assert bench.ratio_row("cache", "≥ 10", [8.0, 9.0, 30.0], "x")["met"] is False
 
 
-def test_full_run_row_comes_from_the_run_files_and_ignores_quick_runs(tmp_path):
-    for i, script in enumerate(bench.SCRIPTS):
+def test_full_run_row_adds_both_protocols_run_files_and_ignores_quick_runs(tmp_path):
+    (tmp_path / "2016").mkdir()
+    for i, script in enumerate(bench.SCRIPTS):  # 600 + 1200 + 1800 + 2400 s, and 60 s for each 2016 run
         (tmp_path / f"run_{script}.json").write_text(json.dumps({"command": f"python {script}.py", "wall_time_s": 600.0 * (i + 1)}))
+        (tmp_path / "2016" / f"run_{script}.json").write_text(json.dumps({"command": f"python {script}.py --protocol 2016", "wall_time_s": 60.0}))
     row = bench.full_scripts(tmp_path)
-    assert row["ratio_median"] == 6000.0 / 3600.0 and row["met"] is False
+    assert row["ratio_median"] == 6240.0 / 5400.0 and row["met"] is False  # / 90 minutes
+    (tmp_path / "2016" / "run_som_analysis.json").unlink()
+    assert bench.full_scripts(tmp_path) is None
+    (tmp_path / "2016" / "run_som_analysis.json").write_text(json.dumps({"command": "python som_analysis.py", "wall_time_s": 60.0}))
     (tmp_path / "run_som_analysis.json").write_text(json.dumps({"command": "python som_analysis.py --quick", "wall_time_s": 1.0}))
     assert bench.full_scripts(tmp_path) is None
 

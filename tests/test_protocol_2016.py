@@ -196,10 +196,3 @@ def test_a_bad_protocol_name_is_one_line_and_exit_2(script, tmp_path):
     result = run_script(script, "--protocol", "2017", "--results-dir", tmp_path / "r")
     assert_clean_error(result, "--protocol", "2017", "revised", "2016")
     assert not (tmp_path / "r").exists()
-
-
-@pytest.mark.parametrize("script", ["keras_imageTools.py", "som_analysis.py"])
-def test_the_2016_grid_is_not_there_yet_and_says_so(script, tmp_path):
-    result = run_script(script, "--protocol", "2016", "--results-dir", tmp_path / "r", env={"TP2_OFFLINE": "1"})
-    assert_clean_error(result, "not there yet", script)
-    assert not (tmp_path / "r").exists()

@@ -22,7 +22,10 @@ def markdown_files(folder):
     files = {}
     summary = read_csv(folder, "grid_summary.csv")
     if summary is not None and (folder / GRID_FILE).exists():
-        files["grid_summary.md"] = ("# Grid search: airplanes vs Motorbikes (best 10 on validation)\n\n"
+        settings = (read_run_info(folder, "keras_imageTools") or {}).get("settings", {})
+        chosen_on = ("the held-out test split, as the author ranked; val = test"
+                     if settings.get("protocol") == "2016" else "validation")
+        files["grid_summary.md"] = (f"# Grid search: airplanes vs Motorbikes (best 10 on {chosen_on})\n\n"
                                     + summary_markdown(summary, summarised_trials(folder)))
     facts = read_json(folder, "h5_facts.json")
     if facts is not None:
@@ -89,6 +92,8 @@ def h5_answer(facts):
     report_params = ORIGINAL_H5_SIZE_MB * mb / 4
     size = facts["image_size"]
     saved = 1 - facts["grid_gzip"] / facts["grid_plain"]
+    optimizer, slots = {"rmsprop": ("RMSprop", "one running mean of squared gradients per weight")}.get(
+        facts.get("optimizer"), ("Adam", "two moments per weight"))
     if saved > 0:
         gzip_sentence = f"gzip saves {saved:.0%} of the plain dataset's size."
     else:
@@ -100,8 +105,8 @@ Measured on this run, for the best configuration ({describe(facts['config'])}), 
 `model.save("model_best.h5")` (Keras 3's legacy HDF5 format).
 
 **Size.** `model_best.h5` is {facts['model_size'] / mb:.2f} MB for {facts['params']:,} parameters:
-{facts['weights_bytes'] / mb:.2f} MB of float32 weights plus {facts['optimizer_bytes'] / mb:.2f} MB of Adam
-state (two moments per weight) plus the architecture as JSON. Almost all of it is the first
+{facts['weights_bytes'] / mb:.2f} MB of float32 weights plus {facts['optimizer_bytes'] / mb:.2f} MB of {optimizer}
+state ({slots}) plus the architecture as JSON. Almost all of it is the first
 Dense kernel, {facts['input_size']:,} inputs ({size}×{size}×3) × n1. The size grows as inputs × n1 × 4 bytes ×
 (1 + optimizer slots), which is why the report's file could reach {ORIGINAL_H5_SIZE_MB} MB: {ORIGINAL_H5_SIZE_MB} MB is about
 {report_params / 1e6:.0f} M float32 numbers, e.g. a 256×256×3 input (the default `target_size` of
@@ -116,7 +121,7 @@ optimizer settings). Groups and datasets:
 {listing}
 ```
 
-`optimizer_weights` (Adam's step count and two moments per weight) is what lets training
+`optimizer_weights` ({optimizer}'s step count and {slots}) is what lets training
 resume where it stopped: the tests check that training N epochs, saving, loading and
 training M more gives the same weights as N+M epochs in one go. One catch, measured with
 keras {facts['keras_version']}: `keras.models.load_model` reads the weights of this Sequential

@@ -49,6 +49,11 @@ def p_phrase(p):
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
+def author_encoding(facts):
+    """True for the 2016 protocol's analysis (som_analysis.py --protocol 2016)."""
+    return facts["settings"].get("encoding") == "2016"
+
+
 def seeds_text(facts):
     low, high = facts["seeds_per_configuration"]
     if low == high:
@@ -98,6 +103,16 @@ def table3_markdown(facts):
         "Test acc. SD": table["test_acc_sd"].map(number),
         "Seeds": table["seeds"].astype(str),
     })
+    if author_encoding(facts):
+        shown = shown.drop(columns=["Val. acc. mean", "Val. acc. SD", "Test acc. SD", "Seeds"])
+        tied = int((pd.DataFrame(facts["table3"])["rank"] == 1).sum())
+        caption = (
+            f"**Table 3, the 2016 protocol rerun today:** the {len(table)} best configurations of the "
+            f"author's grid ({facts['configurations']} configurations, {seeds_text(facts)} each), ranked "
+            "on held-out test accuracy as he ranked them (his only held-out folder both chose and "
+            f"reported; rank 1 is shared by {tied} configuration(s), listed in grid order).\n\n"
+        )
+        return caption + markdown_table(shown)
     caption = (
         f"**Table 3:** the {len(table)} best configurations of airplanes vs motorbikes, ranked on "
         f"mean validation accuracy over {seeds_text(facts)} (SD across seeds); configurations "
@@ -118,12 +133,20 @@ def figure1_markdown(facts):
             f"{r:+.3f}" if np.isfinite(r) else "n/a (constant)" for r in correlations.values()
         ],
     })
+    inputs = (
+        "Inputs: augmentation, neurons in the 1st and 2nd layer, has 2nd layer, dropout, activation "
+        "(one-hot) and test accuracy. Hyperparameters are scaled by the rank of their grid level (equal "
+        "steps, so log2 for the neuron counts, with n2 = 0 one step below 16); accuracy is min-max scaled."
+    )
+    if author_encoding(facts):
+        inputs = (
+            "The author's encoding: each numeric hyperparameter (augmentation 0/1, neurons in the 1st "
+            "and 2nd layer, dropout) is one plane, scaled linearly from its smallest to its largest "
+            "level; the categorical activation is two binary planes; test accuracy is min-max scaled."
+        )
     return (
         f"**Figure 1:** self-organizing map of the {facts['configurations']} configurations (one row "
-        f"each, mean over seeds). Inputs: augmentation, neurons in the 1st and 2nd layer, has 2nd "
-        "layer, dropout, activation (one-hot) and test accuracy. Hyperparameters are scaled by the "
-        "rank of their grid level (equal steps, so log2 for the neuron counts, with n2 = 0 one "
-        "step below 16); accuracy is min-max scaled. Map "
+        f"each, mean over {seeds_text(facts)}). {inputs} Map "
         f"{rows}x{cols}, {som['iterations']} iterations, seed {som['seed']}: quantization error "
         f"{som['quantization_error']:.4f} (with half the iterations: "
         f"{som['half_quantization_error']:.4f}), topographic error {som['topographic_error']:.4f}. "
@@ -171,7 +194,7 @@ def som_factor_similarity(correlations):
               "dropout": ["dropout"], "activation": ["relu", "sigmoid"]}
     similarity = {}
     for factor, names in planes.items():
-        values = [abs(correlations[n]) for n in names if np.isfinite(correlations[n])]
+        values = [abs(correlations[n]) for n in names if n in correlations and np.isfinite(correlations[n])]
         similarity[factor] = max(values) if values else float("nan")
     return similarity
 
@@ -297,10 +320,34 @@ def markdown_files(folder):
 # --- REPORT.md ------------------------------------------------------------------------
 
 
+def rerun_table3(folder):
+    """The 2016 protocol's Table 3 rerun today (results/2016/), beside the report's, in lines."""
+    rerun, facts = read_csv(folder / "2016", "table3.csv"), read_json(folder / "2016", FACTS)
+    if rerun is None or facts is None:
+        return ["\n" + missing_note("2016/table3.csv", "som") + " (the 2016 protocol: `make images som`)"]
+    shown = rerun[["augmentation", "n1", "n2", "dropout", "activation", "test_acc_mean"]].rename(
+        columns={"test_acc_mean": "test_acc"})
+    shown = shown.assign(augmentation=["yes" if a else "no" for a in shown["augmentation"]],
+                         test_acc=shown["test_acc"].map("{:.3f}".format))
+    grid = pd.DataFrame(facts["table3"])
+    tied = int((grid["rank"] == 1).sum())
+    best = float(rerun["test_acc_mean"].iloc[0])
+    sentence = (
+        f"The author's {facts['configurations']}-configuration grid rerun today (one run each, ranked on the "
+        f"held-out test accuracy as he did; [2016/table3.md](2016/table3.md)): the best reaches {best:.3f} "
+        f"against his 0.980, and {tied} configuration(s) share rank 1 (his table: six tied at 0.980). "
+        f"{sum(a == 'yes' for a in shown['augmentation'])} of these {len(shown)} use augmentation "
+        "(his: none of six)."
+    )
+    return ["\nThe 2016 protocol rerun today (single runs, ranked on held-out test accuracy):\n",
+            markdown_table(shown.astype(str)), "\n" + sentence + "\n"]
+
+
 def table3_section(folder):
     ours = read_csv(folder, "table3.csv")
     lines = ["## Table 3 — the five best image configurations (grid search, Exercise 2b)\n", "2016 (single runs, ranked on test accuracy):\n"]
     lines.append(markdown_table(ORIGINAL_TABLE3.assign(test_acc=ORIGINAL_TABLE3["test_acc"].map("{:.3f}".format))))
+    lines += rerun_table3(folder)
     if ours is None:
         return lines + [missing_note("table3.csv", "som")]
     shown = ours.copy()
@@ -334,5 +381,21 @@ def anova_section(folder, files):
     return lines
 
 
+def rerun_anova_section(folder):
+    """Figure 1 and the ANOVA of the author's grid rerun today (results/2016/)."""
+    where = folder / "2016"
+    files = markdown_files(where)
+    if not files:
+        return []
+    return [
+        "### The 2016 protocol rerun today: Figure 1 and the ANOVA on the author's grid\n",
+        figure(folder, "2016/figure1_som.png", FIGURE1_CAPTION.replace("Figure 1:", "Figure 1 (2016 protocol):")),
+        files["figure1_som.md"].strip() + "\n",
+        files["som_anova_summary.md"].strip() + "\n",
+        "The full ANOVA table: [2016/hparam_importance.md](2016/hparam_importance.md).\n",
+    ]
+
+
 def section(folder):
-    return table3_section(folder) + [""] + anova_section(folder, markdown_files(folder))
+    return (table3_section(folder) + [""] + anova_section(folder, markdown_files(folder)) + [""]
+            + rerun_anova_section(folder))
