@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tp2 import data as tp2_data, grid_store, hdf5_model, trial_runner
-from tp2.cli import (add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
+from tp2 import data as tp2_data, grid_store, hdf5_model, tp1_in_keras, trial_runner
+from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
                      check_classes, make_parser, positive_int, protocol_folder, run, warn)
 from tp2.keras_setup import keras
 from tp2.report.format import mean_sd
@@ -114,10 +114,12 @@ class Settings:
     """How load_img resizes to image_size (2016: Pillow's default then, nearest)."""
     reader: str = "keras.utils.load_img+img_to_array"
     """How the images are decoded: part of the image cache key and of the grid definition."""
+    patch_experiment_seeds: int = 3
+    """Seeds of the patches-vs-whole-image experiment (tp1_patches_vs_whole.csv); 0: not run."""
 
 
 FULL = Settings()
-QUICK = replace(FULL, grid=QUICK_GRID, seeds=2, augmented_copies=2)
+QUICK = replace(FULL, grid=QUICK_GRID, seeds=2, augmented_copies=2, patch_experiment_seeds=1)
 # The author's keras_imageTools.py: flow_from_directory at 64×64 RGB (rescale 1/255), RMSprop at
 # its defaults, batch 64, 15 epochs of 20 batches, no early stopping, one run per configuration,
 # accuracy on a separate held-out folder (his folders are not recorded: README says what is chosen).
@@ -125,7 +127,7 @@ PROTOCOL_2016 = replace(
     FULL, protocol="2016", split_fractions=None, test_per_class=50, split_seed=0, batch_size=64,
     optimizer="rmsprop", learning_rate=1e-3, epsilon=1e-8, input_scale=(1 / 255, 0.0), max_epochs=15,
     steps_per_epoch=20, patience=None, label_smoothing=0.0, steps_per_execution=10, seeds=1,
-    augmented_copies=None, augmentation=AUGMENTATION_2016, grid=GRID_2016, interpolation="nearest",
+    augmented_copies=None, augmentation=AUGMENTATION_2016, grid=GRID_2016, interpolation="nearest", patch_experiment_seeds=0,
     reader="keras.utils.load_img(nearest)+img_to_array",
 )
 QUICK_2016 = replace(PROTOCOL_2016, grid=QUICK_GRID_2016)
@@ -156,6 +158,9 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "max_epochs", FULL, QUICK))
     parser.add_argument("--jobs", type=positive_int, default=1, help="trials in parallel with joblib (default 1)")
     parser.add_argument("--dask", metavar="ADDRESS", help="run the trials on a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the finished grid_search.h5 in --results-dir (train no trial) and redo what follows "
+                             "from it: the summary, the CSV, model_best.h5, h5_facts.json and Figure 2")
     parser.add_argument("--quick", action="store_true",
                         help=f"a small sub-grid ({len(configurations(QUICK.grid))} configurations), same outputs")
     return parser.parse_args(argv)
@@ -190,6 +195,19 @@ def read_images(root, classes, settings=FULL):
     decoder = functools.partial(decode_or_none, interpolation=settings.interpolation)
     return tp2_data.load_image_classes(root, tuple(classes), settings.image_size, mode="RGB",
                                        decoder=decoder, reader=settings.reader)
+
+
+# --- 2b. TP1's functions with Keras primitives, and patches vs the whole image ----------
+# TP1's loadImages, normalizeImage, getPatches and scaleRange are redone with public Keras 3 API
+# in tp2/tp1_in_keras.py (load_rgb, fit_to_size, standardize_per_image, random_patches,
+# grid_patches with keras.ops.image.extract_patches, scale_to_unit_range with array_to_img).
+# The report found "no way to extract patches" in Keras and said the whole image did as well;
+# patches_vs_whole_image measures it on these images.
+
+
+def patch_experiment(images, labels, settings, seed):
+    """tp1_patches_vs_whole.csv: test accuracy of one small classifier on the whole image vs on patches."""
+    return tp1_in_keras.patches_vs_whole_image(images, labels, seed, repeats=settings.patch_experiment_seeds)
 
 
 def augmentation_layers(seed, recipe=AUGMENTATION):
@@ -438,6 +456,24 @@ def write_figure2(model, results):
 # --- Main ----------------------------------------------------------------------------
 
 
+def earlier_trials(args, results, definition, configs, seeds):
+    """(rows to keep, the file they come from): a grid in progress is resumed; a finished
+    grid_search.h5 (an earlier or the committed run) is kept only with --reuse, else retrained."""
+    grid_file, partial = results / grid_store.GRID_FILE, results / grid_store.PARTIAL_FILE
+    if args.reuse:
+        rows = grid_store.read_rows(grid_file, definition)
+        missing = len(trial_runner.pairs_to_run(configs, seeds, rows))
+        if not rows or missing:
+            raise UserError(f"--reuse needs a finished {grid_file}; it has {missing or 'no'} trials missing. "
+                            "Run without --reuse to train them")
+        return rows, grid_file
+    rows = grid_store.read_rows(partial, definition)
+    if not rows and grid_file.exists():
+        print(f"a fresh grid: {grid_file} (an earlier or the committed run) is replaced when this grid is complete; "
+              "--reuse keeps it instead", flush=True)
+    return rows, partial
+
+
 def main(argv=None):
     args = parse_args(argv)
     settings, classes = chosen_settings(args), check_classes(args.classes)
@@ -449,11 +485,22 @@ def main(argv=None):
         print(f"2016 protocol: the author's grid, {len(configurations(settings.grid))} configurations × "
               f"{settings.seeds} seed(s), {settings.max_epochs} epochs of {settings.steps_per_epoch} batches of "
               f"{settings.batch_size}, {settings.test_per_class} held-out images per class", flush=True)
+    definition, grid_file = grid_definition(settings, classes), results / grid_store.GRID_FILE
+    configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
+    earlier, source = earlier_trials(args, results, definition, configs, seeds)  # before any long work
     start = time.perf_counter()
     images, labels, _ = read_images(tp2_data.ensure_caltech(args.data_dir, classes), classes, settings)
     size = settings.image_size
     print(f"read {len(labels)} images ({size}×{size} RGB, {np.bincount(labels).tolist()} per class) "
           f"in {time.perf_counter() - start:.1f} s", flush=True)
+    written = []
+    if settings.patch_experiment_seeds:
+        start = time.perf_counter()
+        print(f"TP1's patches vs the whole image: {settings.patch_experiment_seeds} seed(s)", flush=True)
+        patches = patch_experiment(images, labels, settings, args.seed)
+        written.append(write_csv(results / "tp1_patches_vs_whole.csv", patches.drop(columns="test_accuracies")))
+        print(patches[["arm", "test_accuracy_mean", "test_accuracy_sd"]].to_string(index=False)
+              + f"\n({time.perf_counter() - start:.0f} s)", flush=True)
     pool = None
     if any(dict(settings.grid)["augmentation"]):
         start = time.perf_counter()
@@ -463,15 +510,13 @@ def main(argv=None):
                                 recipe=settings.augmentation)
         print(f"augmented copies: {copies} per image in {time.perf_counter() - start:.1f} s", flush=True)
 
-    definition, grid_file = grid_definition(settings, classes), results / grid_store.GRID_FILE
-    configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
-    earlier = grid_store.read_rows(grid_file, definition)
     rows = trial_runner.run_grid(
         run_trial, configs, seeds, earlier,
-        lambda rows: grid_store.save(results, rows, definition, **grid_attributes(settings)),
-        images, labels, pool, settings, jobs=args.jobs, dask=args.dask, source=grid_file)
+        lambda rows: grid_store.save_partial(results, rows, definition, **grid_attributes(settings)),
+        images, labels, pool, settings, jobs=args.jobs, dask=args.dask, source=source)
+    grid_store.save(results, rows, definition, **grid_attributes(settings))  # the CSV always from these rows
     summary = grid_summary(rows)
-    written = [grid_file, results / grid_store.GRID_CSV, write_csv(results / "grid_summary.csv", summary)]
+    written += [grid_file, results / grid_store.GRID_CSV, write_csv(results / "grid_summary.csv", summary)]
 
     best = summary[list(grid_store.FACTORS)].head(1).to_dict("records")[0]  # plain Python values
     model, split, _ = train_model(best, args.seed, images, labels, pool, settings)  # the model itself, for 2c

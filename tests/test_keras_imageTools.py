@@ -222,7 +222,8 @@ def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, t
             break
     process.wait(timeout=60)
     assert finished == 3, "the grid ended before it could be interrupted"
-    trials, _ = read_trials(results / "grid_search.h5")
+    assert not (results / "grid_search.h5").exists()  # only a complete grid becomes grid_search.h5
+    trials, _ = read_trials(results / grid_store.PARTIAL_FILE)
     assert 3 <= len(trials) < 8  # every finished trial was already on disk
     before = {(grid_store.config_key(r), r["seed"]): r for r in grid_store.array_to_rows(trials)}
 
@@ -240,6 +241,36 @@ def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, t
     assert all(after[key] == row for key, row in before.items())  # finished trials were not rerun
     csv = pd.read_csv(results / "grid_search.csv")
     assert len(csv) == 8 and list(csv.columns) == list(grid_store.TRIAL_DTYPE.names)
+    assert not (results / grid_store.PARTIAL_FILE).exists()
+
+
+def test_a_finished_grid_is_retrained_unless_reused_and_its_csv_is_rewritten_from_the_h5(small_data, tmp_path):
+    results = tmp_path / "results"
+    output, _ = start_grid(small_data, results).communicate(timeout=600)
+    first = read_trials(results / "grid_search.h5")[0]
+    csv_text = (results / "grid_search.csv").read_text()
+    (results / "grid_search.csv").write_text(csv_text[: len(csv_text) // 2])  # cut short
+
+    process = start_grid(small_data, results, "--reuse")
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    info = json.loads((results / "run_keras_imageTools.json").read_text())["settings"]
+    assert (info["trials"], info["trials_trained_in_this_run"]) == (8, 0)
+    assert (results / "grid_search.csv").read_text() == csv_text
+    assert np.array_equal(read_trials(results / "grid_search.h5")[0], first)
+
+    process = start_grid(small_data, results)  # what `make all` does on a fresh clone
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    assert "a fresh grid" in output and "resuming" not in output
+    info = json.loads((results / "run_keras_imageTools.json").read_text())["settings"]
+    assert (info["trials"], info["trials_trained_in_this_run"]) == (8, 8)
+
+
+def test_reuse_without_a_finished_grid_is_one_line(small_data, tmp_path):
+    result = run_script("keras_imageTools.py", "--quick", "--reuse", "--data-dir", small_data,
+                        "--results-dir", tmp_path / "r", env={"TP2_OFFLINE": "1"})
+    assert_clean_error(result, "--reuse needs a finished", "without --reuse")
 
 
 def test_parallel_jobs_give_the_same_rows_as_one_job(small_images):

@@ -24,6 +24,10 @@ from tp2.results import atomic_write, library_versions, write_csv
 
 GRID_FILE = "grid_search.h5"
 GRID_CSV = "grid_search.csv"
+# A grid in progress: every finished trial is here until the grid is complete, then it becomes
+# GRID_FILE (and GRID_CSV) and this file goes. So an interrupted run resumes its own trials,
+# while a finished or committed grid_search.h5 is never mistaken for work to resume.
+PARTIAL_FILE = ".grid_search.partial.h5"
 TRIALS_DATASET = "trials"
 FACTORS = ("augmentation", "n1", "n2", "dropout", "activation")
 ACTIVATIONS = ("sigmoid", "relu")
@@ -111,12 +115,23 @@ def write(path, rows, definition, compression=None, **attributes):
     return atomic_write(path, write_file)
 
 
+def sorted_rows(rows):
+    return sorted(rows, key=lambda row: (config_key(row), row["seed"]))
+
+
+def save_partial(folder, rows, definition, **attributes):
+    """The grid in progress (PARTIAL_FILE), rewritten after every trial."""
+    write(Path(folder) / PARTIAL_FILE, sorted_rows(rows), definition, **attributes)
+
+
 def save(folder, rows, definition, **attributes):
-    """grid_search.h5 and grid_search.csv from `rows`, sorted by configuration and seed."""
+    """grid_search.h5 and grid_search.csv from `rows`, sorted by configuration and seed; the
+    grid in progress, if any, is then removed."""
     folder = Path(folder)
-    rows = sorted(rows, key=lambda row: (config_key(row), row["seed"]))
+    rows = sorted_rows(rows)
     write(folder / GRID_FILE, rows, definition, **attributes)
     write_csv(folder / GRID_CSV, pd.DataFrame(rows, columns=list(trial_dtype(rows).names)))
+    (folder / PARTIAL_FILE).unlink(missing_ok=True)
 
 
 # --- Reading -------------------------------------------------------------------------

@@ -33,8 +33,37 @@ def markdown_files(folder):
     return files
 
 
+def patches_section(folder):
+    """Exercise 2b's remark on patches, answered by tp1_patches_vs_whole.csv."""
+    lines = ["## Exercise 2b — TP1's functions with Keras primitives, and patches vs the whole image\n",
+             "README (\"Exercise 2b as asked\") maps each TP1 function to its Keras 3 primitive "
+             "(`tp2/tp1_in_keras.py`, each tested against a NumPy version of the TP1 function on real images). "
+             "The report said Keras had no way to extract patches and that the whole image gave similar results; "
+             "the same small classifier (Flatten → Dense(32, relu) → Dense(1, sigmoid)) on each input, "
+             "stratified 80/20 splits, test accuracy:\n"]
+    table = read_csv(folder, "tp1_patches_vs_whole.csv")
+    if table is None:
+        return lines + [missing_note("tp1_patches_vs_whole.csv", "images")]
+    shown = pd.DataFrame({
+        "input": table["arm"],
+        "test accuracy": [f"{m:.3f} ± {sd:.3f}" if pd.notna(sd) else f"{m:.3f}"
+                          for m, sd in zip(table["test_accuracy_mean"], table["test_accuracy_sd"])],
+        "seeds": table["seeds"].astype(str),
+    })
+    arms = table.set_index("arm")
+    gap = arms.loc["whole image", "test_accuracy_mean"] - arms.loc["patches", "test_accuracy_mean"]
+    spread = 2 * arms.loc[["whole image", "patches"], "test_accuracy_sd"].max()  # NaN with one seed
+    if not spread > 0:
+        verdict = "one seed, so no spread to judge it against"
+    elif abs(gap) <= spread:
+        verdict = f"within twice the larger SD ({spread:.3f}): similar, as the report said"
+    else:
+        verdict = f"beyond twice the larger SD ({spread:.3f}): not similar, the {'whole image' if gap > 0 else 'patches'} win"
+    return lines + [markdown_table(shown), f"\nWhole image minus patches: {gap:+.3f}, {verdict}.\n"]
+
+
 def section(folder):
-    lines = ["## Exercise 2c — what HDF5 gives\n"]
+    lines = patches_section(folder) + ["", "## Exercise 2c — what HDF5 gives\n"]
     facts = read_json(folder, "h5_facts.json")
     if facts is None:
         lines.append(missing_note("h5_answer.md", "images"))
