@@ -31,28 +31,34 @@ epsilon; its outputs go to <results-dir>/2016/.
     python keras_mnist.py --quick              # a small check in about a minute
     python keras_mnist.py --experiments original v_no_dropout --seeds 3
 
-Outputs in --results-dir: table2.csv, table2_runs.csv (one row per run and epoch),
-figure_mnist_curves.png and run_keras_mnist.json; make_report.py writes table2.md.
+Outputs in --results-dir (default results/, results-quick/ with --quick): table2.csv,
+table2_runs.csv (one row per run and epoch), figure_mnist_curves.png and
+run_keras_mnist.json, moved in together when the run ends; make_report.py writes table2.md.
+Keras is imported only once the options and KERAS_BACKEND are checked.
 """
+
+from tp2.cli import exit_on_ctrl_c_while_importing
+
+exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
 import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, interactive,
-                     make_parser, positive_int, protocol_folder, run)
+from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option,
+                     check_seed, chosen_results_dir, interactive, make_parser, positive_int, protocol_folder, run)
 from tp2.data import load_mnist
-from tp2.keras_setup import keras, reuse_compilations
-from tp2.results import results_dir, save_figure, write_csv, write_run_info
+from tp2.keras_setup import check_backend, load_keras, reuse_compilations
+from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_run_info
 from tp2.settings import option_help
 from tp2.splits import stratified_split, stratified_subset
 from tp2.stats import sample_sd
 
+SCRIPT = "keras_mnist"
 NUM_CLASSES = 10  # the ten digits
 INPUT_SIZE = 28 * 28  # pixels of one image, flattened
 
@@ -112,17 +118,18 @@ def parse_args(argv=None):
     parser = make_parser(__doc__.split("\n")[1].removeprefix("Title: "),
                          epilog="experiments: " + ", ".join(EXPERIMENTS))
     add_data_dir_option(parser)
-    add_results_dir_option(parser)
+    add_results_dir_option(parser, quick_default=True)
     add_protocol_option(parser)
     parser.add_argument("--seeds", type=positive_int, help=option_help(Settings, "seeds", FULL, QUICK))
     parser.add_argument("--seed", type=int, default=0,
-                        help="first seed; runs use seed, seed+1, ... and the validation split uses seed (default 0)")
+                        help="first seed, 0 or more; runs use seed, seed+1, ... and the validation split uses seed "
+                             "(default 0)")
     parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "epochs", FULL, QUICK))
     parser.add_argument("--experiments", nargs="+", metavar="NAME",
                         help="run only these experiments (default: all six)")
     parser.add_argument("--quick", action="store_true",
                         help=f"a quick check: {QUICK.train_size} training images, {QUICK.epochs} epochs, "
-                             f"{QUICK.seeds} seeds (about a minute), same outputs")
+                             f"{QUICK.seeds} seeds (about a minute), same outputs, into results-quick/ by default")
     args = parser.parse_args(argv)
     unknown = [name for name in args.experiments or () if name not in EXPERIMENTS]
     if unknown:
@@ -135,7 +142,9 @@ def chosen_settings(args):
     given = {name: value for name, value in (("seeds", args.seeds), ("epochs", args.epochs)) if value is not None}
     if args.experiments:
         given["experiments"] = {name: EXPERIMENTS[name] for name in args.experiments}
-    return replace(PROTOCOLS[args.protocol][1 if args.quick else 0], **given)
+    settings = replace(PROTOCOLS[args.protocol][1 if args.quick else 0], **given)
+    check_seed(args.seed, settings.seeds)
+    return settings
 
 
 # --- Data: 50,001 training, 9,999 validation and the 10,000 official test images ----
@@ -165,6 +174,9 @@ def load_splits(data_dir, split_seed, settings=FULL):
         keep = stratified_subset(y_train[train_index], settings.train_size / len(train_index), split_seed)
         train_index = train_index[keep]
     x_val, y_val = (x_test, y_test) if settings.validation == "test" else (x_train[val_index], y_train[val_index])
+    if len(train_index) == 0 or len(x_val) == 0:
+        raise UserError(f"the MNIST file in {data_dir or 'the data folder'} has too few images for a training and a "
+                        "validation split; use the full mnist.npz")
     return {
         "x_train": prepare_images(x_train[train_index]), "y_train": y_train[train_index],
         "x_val": prepare_images(x_val), "y_val": y_val,
@@ -190,6 +202,7 @@ def training_part(splits, fraction, seed, subset="stratified"):
 
 def build_model(experiment, settings=FULL):
     """The mnist_mlp network with the changes of one experiment, compiled as in the example."""
+    keras = load_keras()
     changes = settings.experiments[experiment]
     layers = [keras.Input(shape=(INPUT_SIZE,))]
     for _ in range(changes["hidden_layers"]):
@@ -209,35 +222,33 @@ def build_model(experiment, settings=FULL):
 # --- Training: one run is one (experiment, seed) ------------------------------------
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time of every epoch (training plus its validation pass)."""
-
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self.start)
+def epoch_timer(times):
+    """A callback that appends the wall time of every epoch (training plus its validation pass) to `times`."""
+    keras = load_keras()
+    start = {}
+    return keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: start.update(time=time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: times.append(time.perf_counter() - start["time"]),
+    )
 
 
 def train_run(experiment, splits, seed, settings=FULL, verbose=0):
     """Train one model from `seed`; returns its validation curve, test accuracy and epoch times."""
+    keras = load_keras()
     # Same layer names in every run, so XLA's compiled steps are reused (README, Performance notes).
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     x_train, y_train = training_part(splits, settings.experiments[experiment]["train_fraction"], seed, settings.subset)
     one_hot = lambda labels: keras.utils.to_categorical(labels, NUM_CLASSES)
     model = build_model(experiment, settings)
-    timer = EpochTimer()
+    epoch_times = []
     history = model.fit(
         x_train, one_hot(y_train),
         batch_size=settings.batch_size,
         epochs=settings.epochs,
         validation_data=(splits["x_val"], one_hot(splits["y_val"])),
         validation_batch_size=settings.eval_batch_size,
-        callbacks=[timer],
+        callbacks=[epoch_timer(epoch_times)],
         verbose=verbose,
     )
     _, test_acc = model.evaluate(splits["x_test"], one_hot(splits["y_test"]),
@@ -248,7 +259,7 @@ def train_run(experiment, splits, seed, settings=FULL, verbose=0):
         "train_size": len(x_train),
         "val_acc": [float(a) for a in history.history["val_accuracy"]],
         "test_acc": float(test_acc),
-        "epoch_times": timer.times,
+        "epoch_times": epoch_times,
     }
 
 
@@ -338,47 +349,59 @@ def main(argv=None):
     args = parse_args(argv)
     settings = chosen_settings(args)
     started = time.perf_counter()
-    results = results_dir(protocol_folder(Path(args.results_dir), settings.protocol))
+    results = results_dir(protocol_folder(chosen_results_dir(args), settings.protocol))
+    check_backend()
     splits = load_splits(args.data_dir, args.seed, settings)
-    seeds = [args.seed + i for i in range(settings.seeds)]
-    total = len(settings.experiments) * len(seeds)
-    validation = "the test set as" if settings.validation == "test" else f"{len(splits['y_val'])}"
-    print(f"{settings.protocol} protocol. MNIST: {len(splits['y_train'])} training, {validation} validation, "
-          f"{len(splits['y_test'])} test images; {len(settings.experiments)} experiments × {len(seeds)} seeds "
-          f"× {settings.epochs} epochs", flush=True)
-
-    # Other seeds of a network load its compiled steps instead of compiling again (README, Performance notes).
-    compile_cache = tempfile.TemporaryDirectory(prefix="keras-mnist-xla-")
-    reuse_compilations(compile_cache.name)
-    runs = []
-    for experiment in settings.experiments:
-        for seed in seeds:
-            if interactive():
-                print(f"[{len(runs) + 1}/{total}] {experiment}, seed {seed}", flush=True)
-            result = train_run(experiment, splits, seed, settings, verbose=1 if interactive() else 0)
-            runs.append(result)
-            later_epochs = result["epoch_times"][1:] or result["epoch_times"]
-            print(f"[{len(runs)}/{total}] {experiment} seed {seed}: val_acc {result['val_acc'][-1]:.4f} "
-                  f"test_acc {result['test_acc']:.4f} epoch {np.mean(later_epochs):.2f} s "
-                  f"(first {result['epoch_times'][0]:.2f} s) elapsed {time.perf_counter() - started:.0f} s",
-                  flush=True)
-    compile_cache.cleanup()
-
-    table = summary_table(runs)
-    written = [write_csv(results / "table2.csv", table), write_csv(results / "table2_runs.csv", runs_frame(runs)),
-               save_figure(results / "figure_mnist_curves.png", curves_figure(runs, settings))]
+    load_keras()  # before the results folder is locked: Ctrl-C during this import exits at once
+    with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
+        seeds = [args.seed + i for i in range(settings.seeds)]
+        validation = "the test set as" if settings.validation == "test" else f"{len(splits['y_val'])}"
+        print(f"{settings.protocol} protocol. MNIST: {len(splits['y_train'])} training, {validation} validation, "
+              f"{len(splits['y_test'])} test images; {len(settings.experiments)} experiments × {len(seeds)} seeds "
+              f"× {settings.epochs} epochs", flush=True)
+        runs = train_all(settings, splits, seeds, started)
+        table = summary_table(runs)
+        written = write_outputs(stage, table, runs, settings, dict(
+            seed=args.seed, quick=args.quick, train_images=len(splits["y_train"]),
+            validation_images=len(splits["y_val"]), test_images=len(splits["y_test"])), started)
     wall = time.perf_counter() - started
-    written.append(write_run_info(results, "keras_mnist", wall, dict(
-        dataclasses.asdict(settings), seed=args.seed, quick=args.quick,
-        train_images=len(splits["y_train"]), validation_images=len(splits["y_val"]),
-        test_images=len(splits["y_test"]),
-        mean_epoch_seconds_after_first={name: mean_epoch_seconds(runs, name) for name in settings.experiments},
-    )))
     print(f"Table 2: test accuracy, mean ± SD over {len(seeds)} seeds; relative improvement over the original")
     for row in table.itertuples():
         improvement = "–" if np.isnan(row.relative_improvement) else f"{row.relative_improvement:.3f}"
         print(f"  {row.experiment:<16} {row.test_acc_mean:.4f} ± {row.test_acc_sd:.4f}   {improvement}")
     print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({wall:.0f} s)")
+
+
+def train_all(settings, splits, seeds, started):
+    """Every experiment with every seed, in order; prints a line per run."""
+    total = len(settings.experiments) * len(seeds)
+    runs = []
+    # Other seeds of a network load its compiled steps instead of compiling again (README, Performance notes).
+    with tempfile.TemporaryDirectory(prefix="keras-mnist-xla-") as compile_cache:
+        reuse_compilations(compile_cache)
+        for experiment in settings.experiments:
+            for seed in seeds:
+                if interactive():
+                    print(f"[{len(runs) + 1}/{total}] {experiment}, seed {seed}", flush=True)
+                result = train_run(experiment, splits, seed, settings, verbose=1 if interactive() else 0)
+                runs.append(result)
+                later_epochs = result["epoch_times"][1:] or result["epoch_times"]
+                print(f"[{len(runs)}/{total}] {experiment} seed {seed}: val_acc {result['val_acc'][-1]:.4f} "
+                      f"test_acc {result['test_acc']:.4f} epoch {np.mean(later_epochs):.2f} s "
+                      f"(first {result['epoch_times'][0]:.2f} s) elapsed {time.perf_counter() - started:.0f} s",
+                      flush=True)
+    return runs
+
+
+def write_outputs(folder, table, runs, settings, facts, started):
+    """table2.csv, table2_runs.csv, the figure and run_keras_mnist.json in `folder`; returns their paths."""
+    written = [write_csv(folder / "table2.csv", table), write_csv(folder / "table2_runs.csv", runs_frame(runs)),
+               save_figure(folder / "figure_mnist_curves.png", curves_figure(runs, settings))]
+    written.append(write_run_info(folder, SCRIPT, time.perf_counter() - started, dict(
+        dataclasses.asdict(settings), **facts,
+        mean_epoch_seconds_after_first={name: mean_epoch_seconds(runs, name) for name in settings.experiments},
+    )))
+    return written
 
 
 if __name__ == "__main__":

@@ -6,12 +6,23 @@ original report's numbers (kept there as data). Every number is read from the re
 folder and every comparison sentence is generated from the numbers.
 
     python make_report.py --results-dir results
+
+Every text is built before anything is written, so a damaged input file (empty, cut
+short, not UTF-8) is one line naming it and the folder is left as it was.
 """
 
-from tp2.cli import PROTOCOLS, add_results_dir_option, make_parser, protocol_folder, run
-from tp2.report import environment, grid, som, table1, table2
-from tp2.results import results_dir, write_text
+from tp2.cli import exit_on_ctrl_c_while_importing
 
+exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
+
+import contextlib
+from pathlib import Path
+
+from tp2.cli import PROTOCOLS, UserError, add_results_dir_option, make_parser, protocol_folder, run
+from tp2.report import environment, grid, som, table1, table2
+from tp2.results import FILES_READ, locked, results_dir, shown, staged, write_text
+
+SCRIPT = "make_report"
 # In the report's order: Table 1, Table 2, Table 3 with the SOM and ANOVA, Exercise 2c.
 EXERCISES = (table1, table2, som, grid)
 HEADER = [
@@ -27,6 +38,8 @@ DIFFERENCES = (
     "What separates the rerun from the revised protocol, measured: each difference of protocol is "
     "changed alone in the 2016 recipe, and the effect is the change in mean test accuracy.\n"
 )
+# What a part of the report raises when a file it reads holds something other than it expects.
+DAMAGED_INPUT = (KeyError, IndexError, ValueError, TypeError, AttributeError)
 
 
 def parse_args(argv=None):
@@ -35,23 +48,56 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    folder = results_dir(args.results_dir)
-    written = []
-    for part in EXERCISES:  # every table's .md file, in results/ and results/2016/
-        for where in (protocol_folder(folder, protocol) for protocol in PROTOCOLS):
-            for name, text in (part.markdown_files(where).items() if where.is_dir() else ()):
-                written.append(str(write_text(where / name, text).relative_to(folder)))
+def existing_results_dir(path):
+    """The results folder to report on; UserError when it does not exist (a mistyped --results-dir)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"results folder {shown(path)} does not exist; run the scripts first (make all, or make quick "
+                        "for results-quick) or pass the --results-dir they wrote to")
+    return results_dir(path)
+
+
+def from_files(build, *args):
+    """build(*args); an input that is not what the report needs becomes one line naming the files read."""
+    FILES_READ.clear()
+    try:
+        return build(*args)
+    except DAMAGED_INPUT as error:
+        files = ", ".join(dict.fromkeys(shown(path) for path in FILES_READ)) or "the results folder"
+        raise UserError(f"the report cannot use {files} ({type(error).__name__}: {error}); "
+                        "rerun the script that writes it, or delete it")
+
+
+def report_files(folder, folders):
+    """{path: Markdown} for every table's .md file (in results/ and results/2016/) and REPORT.md."""
+    files = {}
+    for part in EXERCISES:
+        for where in folders:
+            for name, text in from_files(part.markdown_files, where).items():
+                files[where / name] = text
     lines = list(HEADER)
     for part in EXERCISES:
-        lines += part.section(folder) + [""]
+        lines += from_files(part.section, folder) + [""]
     lines += ["## What explains the differences\n", DIFFERENCES]
     for part in EXERCISES:
-        lines += part.differences(folder) if hasattr(part, "differences") else []
-    lines += [""] + environment.section(folder)
-    written.append(write_text(folder / "REPORT.md", "\n".join(lines)).name)
-    print(f"wrote {', '.join(written)} in {folder}/")
+        lines += from_files(part.differences, folder) if hasattr(part, "differences") else []
+    lines += [""] + from_files(environment.section, folder)
+    files[folder / "REPORT.md"] = "\n".join(lines)
+    return files
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    folder = existing_results_dir(args.results_dir)
+    folders = [where for where in (protocol_folder(folder, protocol) for protocol in PROTOCOLS) if where.is_dir()]
+    with contextlib.ExitStack() as stack:
+        for where in folders:  # the report reads and writes both: no script may be writing either
+            stack.enter_context(locked(where, SCRIPT))
+        files = report_files(folder, folders)
+        stages = {where: stack.enter_context(staged(where, SCRIPT)) for where in folders}
+        for path, text in files.items():
+            write_text(stages[path.parent] / path.name, text)
+    print(f"wrote {', '.join(str(path.relative_to(folder)) for path in files)} in {folder}/")
 
 
 if __name__ == "__main__":

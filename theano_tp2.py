@@ -27,30 +27,42 @@ The C backend (g++) compiles each function, as Theano's did.
 
 Usage:
     python theano_tp2.py                 # full run, 10 repetitions -> results/
-    python theano_tp2.py --quick         # a run of ~30 s with the same outputs
+    python theano_tp2.py --quick         # a run of ~30 s with the same outputs -> results-quick/
     python theano_tp2.py --protocol 2016 # the author's recipe -> results/2016/ (~4 min)
+
+The outputs are moved into the results folder together when the run ends: a run that
+fails or is interrupted leaves the folder as it was.
 """
+
+from tp2.cli import exit_on_ctrl_c_while_importing, fail
+
+exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytensor
-import pytensor.tensor as T
+
+try:
+    import pytensor
+    import pytensor.tensor as T
+
+    from tp2.pytensor_setup import COMPILE_MODE, FLOATX  # float32, C backend, g++ flags (README, Performance notes)
+except ValueError as error:  # PyTensor checks PYTENSOR_FLAGS and its compile folder as it loads
+    fail(f"PyTensor cannot start: {error}; fix or unset PYTENSOR_FLAGS (or ~/.pytensorrc)")
 from threadpoolctl import threadpool_limits
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
-                     make_parser, positive_int, protocol_folder, run)
+                     check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
 from tp2.data import DEFAULT_CLASSES, ensure_caltech, load_image_classes, rescale_and_pad_2016
-from tp2.pytensor_setup import COMPILE_MODE, FLOATX  # float32, C backend, g++ flags (README, Performance notes)
 from tp2.report.format import mean_sd
-from tp2.results import results_dir, save_figure, write_csv, write_json, write_run_info
+from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
 from tp2.splits import stratified_split
 from tp2.stats import sample_sd
 
+SCRIPT = "theano_tp2"
 # The four experiments of Table 1, in the report's order. `batch_size=None` is full-batch
 # gradient descent, whose "epochs" are single steps; `title` names the model in tables and figures.
 EXPERIMENTS = {
@@ -169,15 +181,17 @@ def parse_args(argv=None):
         "to the results folder; make_report.py turns them into Markdown.",
     )
     add_data_dir_option(parser)
-    add_results_dir_option(parser)
+    add_results_dir_option(parser, quick_default=True)
     add_protocol_option(parser)
     parser.add_argument("--classes", nargs=2, metavar=("A", "B"),
                         help="the two Caltech101 classes (default: airplanes Motorbikes; 2016: Motorbikes airplanes)")
     parser.add_argument("--repetitions", type=positive_int, default=None,
                         help=option_help(Settings, "repetitions", FULL, QUICK))
     parser.add_argument("--seed", type=int, default=0,
-                        help="base seed; repetition r uses seed+r (default: 0; the 2016 protocol uses the author's seeds)")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions and epochs (about 30 s)")
+                        help="base seed, 0 or more; repetition r uses seed+r (default: 0; the 2016 protocol uses "
+                             "the author's seeds)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repetitions and epochs (about 30 s), into results-quick/ by default")
     return parser.parse_args(argv)
 
 
@@ -186,7 +200,13 @@ def settings_from(args):
     settings = PROTOCOLS[args.protocol][1 if args.quick else 0]
     if args.classes is not None:
         settings = replace(settings, classes=check_classes(args.classes))
-    return settings if args.repetitions is None else replace(settings, repetitions=args.repetitions)
+    if args.repetitions is not None:
+        settings = replace(settings, repetitions=args.repetitions)
+    if settings.seeds is not None and settings.repetitions > len(settings.seeds):
+        raise UserError(f"--repetitions {settings.repetitions}: the {settings.protocol} protocol has "
+                        f"{len(settings.seeds)} seeds (the author's); pass --repetitions {len(settings.seeds)} or fewer")
+    check_seed(args.seed, settings.repetitions)
+    return settings
 
 
 def repetition_seeds(settings, seed):
@@ -537,40 +557,43 @@ def main(argv=None):
     args = parse_args(argv)
     settings = settings_from(args)
     started = time.perf_counter()
-    results = results_dir(protocol_folder(Path(args.results_dir), settings.protocol))
-    x, y = load_dataset(settings, args.data_dir)
-    print(f"{settings.protocol} protocol; data: {len(y)} images, {x.shape[1]} features "
-          f"({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(settings.classes))})")
+    results = results_dir(protocol_folder(chosen_results_dir(args), settings.protocol))
+    with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
+        x, y = load_dataset(settings, args.data_dir)
+        print(f"{settings.protocol} protocol; data: {len(y)} images, {x.shape[1]} features "
+              f"({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(settings.classes))})")
+        algebra_example()
+        print(f"1b: logistic regression on random data, {settings.random_check['steps']} steps x "
+              f"{settings.repetitions} repetitions")
+        rows = random_check(settings, args.seed)
+        written = [write_csv(stage / "random_check.csv", random_check_frame(settings, rows))]
 
-    algebra = compile_algebra()
-    sample_a, sample_b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
-    print(f"1a: a**2 + b**2 + 2*a*b for a={sample_a.tolist()}, b={sample_b.tolist()}: "
-          f"{algebra(sample_a, sample_b).tolist()}")
-
-    print(f"1b: logistic regression on random data, {settings.random_check['steps']} steps x "
-          f"{settings.repetitions} repetitions")
-    rows = random_check(settings, args.seed)
-    written = [write_csv(results / "random_check.csv", random_check_frame(settings, rows))]
-
-    print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions")
-    table_results, curves = run_table1(settings, x, y, args.seed)
-    table = table1_frame(table_results, settings.sd_ddof)
-    written.append(write_csv(results / "table1.csv", table))
-    written.append(save_figure(results / "figure_table1_curves.png", curves_figure(settings, curves)))
-    if settings.protocol == "2016":
-        written.append(write_csv(results / "table1_ablations.csv", ablation_frame(settings, args.data_dir, args.seed, table)))
-        written.append(write_json(results / "features.json", feature_facts(settings, x, y)))
-
-    run_settings = dict(asdict(settings), seed=args.seed, quick=args.quick, floatX=FLOATX)
-    wall = time.perf_counter() - started
-    written.append(write_run_info(results, "theano_tp2", wall, run_settings))
+        print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions")
+        table_results, curves = run_table1(settings, x, y, args.seed)
+        table = table1_frame(table_results, settings.sd_ddof)
+        written.append(write_csv(stage / "table1.csv", table))
+        written.append(save_figure(stage / "figure_table1_curves.png", curves_figure(settings, curves)))
+        if settings.protocol == "2016":
+            ablations = ablation_frame(settings, args.data_dir, args.seed, table)
+            written.append(write_csv(stage / "table1_ablations.csv", ablations))
+            written.append(write_json(stage / "features.json", feature_facts(settings, x, y)))
+        run_settings = dict(asdict(settings), seed=args.seed, quick=args.quick, floatX=FLOATX)
+        written.append(write_run_info(stage, SCRIPT, time.perf_counter() - started, run_settings))
 
     print(f"\nTable 1, test accuracy (%), mean ± SD over {settings.repetitions} repetitions:")
     for name, reps in table_results.items():
         print(f"  {name:<25} {mean_sd([r['test_acc'] for r in reps], 100, 2)}")
     print(f"1b, random labels: test error {mean_sd([r['test_error'] for r in rows], 100, 1)} % "
           "(expected about 50 %)")
-    print(f"wrote {', '.join(path.name for path in written)} to {results}/ in {wall:.1f} s")
+    print(f"wrote {', '.join(path.name for path in written)} to {results}/ in {time.perf_counter() - started:.1f} s")
+
+
+def algebra_example():
+    """1a: compile the tutorial's exercise and print it on two small vectors."""
+    algebra = compile_algebra()
+    sample_a, sample_b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
+    print(f"1a: a**2 + b**2 + 2*a*b for a={sample_a.tolist()}, b={sample_b.tolist()}: "
+          f"{algebra(sample_a, sample_b).tolist()}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,32 @@
 """Command-line plumbing shared by the four scripts.
 
 Bad input ends a script with one line on stderr and exit code 2, never a traceback:
-code raises `UserError(message)` and `run(main)` turns it into that line.
+code raises `UserError(message)` and `run(main)` turns it into that line. Ctrl-C prints
+`interrupted` and exits 130, during the imports too (`exit_on_ctrl_c_while_importing`).
+A write to the results folder that fails (disk full, read-only) is one line as well.
 """
 
 import argparse
+import contextlib
+import errno
 import os
+import signal
 import sys
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+# Seeds go to NumPy's RandomState, random.seed and JAX: every one of them takes 0 ... 2**31 - 1.
+SEED_LIMIT = 2**31
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class UserError(Exception):
     """A problem the user can fix: bad option, missing data, unwritable folder."""
+
+
+class WriteError(OSError):
+    """Writing a results file failed (disk full, read-only, I/O error); `filename` is the file
+    as the user knows it. Still an OSError, so callers that tolerate a failed write can."""
 
 
 def warn(message):
@@ -21,8 +35,38 @@ def warn(message):
 
 
 def fail(message):
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(EXIT_USAGE)
+
+
+def exit_on_ctrl_c_while_importing(module_name):
+    """Call first in a script, before its heavy imports: until `run(main)` starts, Ctrl-C
+    prints 'interrupted' and exits 130 at once (imports hold nothing to clean up).
+    Does nothing when the script is imported as a module (tests)."""
+    if module_name == "__main__":
+        signal.signal(signal.SIGINT, exit_interrupted)
+
+
+def exit_interrupted(signum=None, frame=None):
+    print("interrupted", file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def exiting_on_ctrl_c():
+    """Ctrl-C during the block exits at once ('interrupted', 130) instead of raising
+    KeyboardInterrupt: for imports of compiled libraries (JAX), which a KeyboardInterrupt
+    can leave half-initialised and crash the interpreter as it exits. Use it before the
+    results folder is locked: nothing is cleaned up."""
+    try:
+        previous = signal.signal(signal.SIGINT, exit_interrupted)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def make_parser(description, epilog=None):
@@ -44,10 +88,29 @@ def add_data_dir_option(parser):
     )
 
 
-def add_results_dir_option(parser):
-    parser.add_argument(
-        "--results-dir", default="results", help="where tables and figures go (default: results)"
-    )
+QUICK_RESULTS = "results-quick"
+
+
+def add_results_dir_option(parser, quick_default=False):
+    """--results-dir. With `quick_default`, its default is None and `chosen_results_dir(args)`
+    gives results/, or results-quick/ under --quick (so a check never overwrites real results)."""
+    if quick_default:
+        parser.add_argument(
+            "--results-dir", default=None,
+            help=f"where tables and figures go (default: results, or {QUICK_RESULTS} with --quick)")
+    else:
+        parser.add_argument(
+            "--results-dir", default="results", help="where tables and figures go (default: results)"
+        )
+
+
+def chosen_results_dir(args):
+    """--results-dir when given, else results-quick/ for a --quick run, else results/."""
+    from pathlib import Path
+
+    if args.results_dir is not None:
+        return Path(args.results_dir)
+    return Path(QUICK_RESULTS if getattr(args, "quick", False) else "results")
 
 
 def add_classes_option(parser, default):
@@ -62,6 +125,18 @@ def check_classes(classes):
     if classes[0] == classes[1]:
         raise UserError(f"--classes needs two different classes, got {classes[0]} twice")
     return tuple(classes)
+
+
+def check_seed(seed, count=1, option="--seed"):
+    """UserError unless every seed of the run, seed ... seed + count - 1, lies in 0 ... 2**31 - 1."""
+    if seed < 0:
+        raise UserError(f"{option} must be 0 or more, got {seed}")
+    if seed + count > SEED_LIMIT:
+        raise UserError(
+            f"{option} {seed} with {count} run(s) would use seeds up to {seed + count - 1}, past "
+            f"{SEED_LIMIT - 1} (the largest seed NumPy and JAX take); pass a {option} of at most {SEED_LIMIT - count}"
+        )
+    return seed
 
 
 PROTOCOLS = ("revised", "2016")
@@ -91,14 +166,37 @@ def positive_int(text):
 
 
 def run(main):
-    """Call main(); a UserError becomes one 'error:' line and exit code 2."""
+    """Call main(); a UserError or a failed results write becomes one 'error:' line and exit
+    code 2, Ctrl-C 'interrupted' and exit code 130."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C unwinds
+    except ValueError:  # not the main thread: leave the handler alone
+        previous = None
     try:
         main()
     except UserError as error:
         fail(str(error))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # the run's `with` blocks have cleaned up on the way here
+        sys.stdout.flush()
+        exit_interrupted()  # at once: JAX cut short mid-step can crash the interpreter's own exit
+    except OSError as error:
+        message = write_failure(error)
+        if message is None:
+            raise
+        fail(message)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def write_failure(error):
+    """The one line for a full disk or a failed results write; None for other OSErrors."""
+    where = f" writing {error.filename}" if error.filename else ""
+    if error.errno in DISK_FULL:
+        return f"no space left on device{where}; free space or pass another --results-dir"
+    if isinstance(error, WriteError):
+        return f"could not write {error.filename} ({error.strerror}); check the folder or pass another --results-dir"
+    return None
 
 
 def interactive():

@@ -152,19 +152,50 @@ def ensure_caltech(data_dir=None, classes=DEFAULT_CLASSES):
 
 
 def load_mnist(data_dir=None):
-    """(x_train, y_train), (x_test, y_test) as uint8 arrays, like keras.datasets.mnist."""
+    """(x_train, y_train), (x_test, y_test) as uint8 arrays, like keras.datasets.mnist.
+
+    UserError, naming the file and what is wrong, for a file that is not an MNIST npz:
+    unreadable, keys missing, images not n x 28 x 28 uint8, labels not 0-9 (or one-hot).
+    """
     path = ensure_mnist(data_dir)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not the MNIST file; remove it to download mnist.npz there")
     try:
         with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in MNIST_KEYS if key not in npz.files]
+            if missing:
+                raise UserError(f"{path} lacks {', '.join(missing)} (it holds {', '.join(npz.files) or 'nothing'}); "
+                                f"an MNIST file has {', '.join(MNIST_KEYS)}: delete it to download it again")
             arrays = {key: npz[key] for key in MNIST_KEYS}
+    except UserError:
+        raise
+    except PermissionError as error:
+        raise UserError(f"cannot read {path} ({error.strerror}); check its permissions or pass --data-dir")
     except Exception as error:
         raise UserError(
             f"{path} is not a readable MNIST file ({type(error).__name__}: {error}); "
             f"delete it to download it again"
         )
-    if arrays["x_train"].shape[1:] != (28, 28) or len(arrays["x_train"]) != len(arrays["y_train"]):
-        raise UserError(f"{path} does not hold 28x28 MNIST images; delete it to download it again")
+    for part in ("train", "test"):
+        check_mnist_part(path, part, arrays[f"x_{part}"], arrays[f"y_{part}"])
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def check_mnist_part(path, part, images, labels):
+    """UserError unless `images` is (n, 28, 28) uint8 and `labels` n digits 0-9 of an integer type."""
+    fix = "delete it to download it again"
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
+        raise UserError(f"{path}: x_{part} has shape {images.shape}, expected (n, 28, 28) images; {fix}")
+    if images.dtype != np.uint8:
+        raise UserError(f"{path}: x_{part} has dtype {images.dtype}, expected uint8 pixels 0-255; {fix}")
+    if labels.ndim == 2 and labels.shape[1] == 10:
+        raise UserError(f"{path}: y_{part} is one-hot (shape {labels.shape}), expected one digit 0-9 per image; {fix}")
+    if labels.shape != (len(images),):
+        raise UserError(f"{path}: y_{part} has shape {labels.shape}, expected ({len(images)},), one label per image; {fix}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{path}: y_{part} has dtype {labels.dtype}, expected integer digits 0-9; {fix}")
+    if labels.min() < 0 or labels.max() > 9:
+        raise UserError(f"{path}: y_{part} holds labels from {labels.min()} to {labels.max()}, expected digits 0-9; {fix}")
 
 
 def list_class_files(root, classes):

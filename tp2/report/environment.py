@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tp2.report.format import markdown_table
-from tp2.results import read_run_info
+from tp2.results import read_run_info, read_text_file
 
 SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")
 
@@ -60,6 +60,6 @@ def section(folder):
         lines.append(f"\nTotal wall time of these runs: {total:.1f} min.\n")
     bench = folder / "bench.md"
     if bench.exists():
-        text = bench.read_text(encoding="utf-8").strip()
+        text = read_text_file(bench).strip()
         lines += ["\n## Benchmarks\n", text.split("\n", 1)[1] if text.startswith("#") else text, "\n"]
     return lines

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from tp2.cli import UserError
+from tp2.results import read_json_file, read_text_file, shown
 from tp2.stats import sample_sd
 
 
@@ -38,19 +40,39 @@ def distance_in_sd(mean, sd, reported):
 
 
 def read_csv(folder, name):
-    """A results CSV as a DataFrame, or None when the file is not there."""
+    """A results CSV as a DataFrame, or None when the file is not there; UserError naming the
+    file when it is empty, cut short (last line incomplete, a row with too few fields) or not UTF-8."""
+    path = folder / name
+    return parse_csv(path) if path.exists() else None
+
+
+def parse_csv(path):
+    import csv
+    import io
+
     import pandas as pd
 
-    path = folder / name
-    return pd.read_csv(path) if path.exists() else None
+    text = read_text_file(path)
+    rerun = "rerun the script that writes it, or delete it"
+    if not text.strip():
+        raise UserError(f"results file {shown(path)} is empty; {rerun}")
+    if not text.endswith("\n"):
+        raise UserError(f"results file {shown(path)} is truncated (its last line is incomplete); {rerun}")
+    rows = list(csv.reader(io.StringIO(text)))
+    if len(rows) < 2:
+        raise UserError(f"results file {shown(path)} has a header and no rows; {rerun}")
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(rows[0]):
+            raise UserError(f"results file {shown(path)} line {number} has {len(row)} fields, its header "
+                            f"{len(rows[0])} (truncated or damaged); {rerun}")
+    return pd.read_csv(io.StringIO(text))
 
 
 def read_json(folder, name):
-    """A results JSON file as a dict, or None when the file is not there."""
-    import json
-
+    """A results JSON file as a dict, or None when the file is not there; UserError naming the
+    file when it is empty, cut short or not UTF-8."""
     path = folder / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return read_json_file(path) if path.exists() else None
 
 
 def figure(folder, name, caption):
