@@ -16,8 +16,12 @@ test set as validation and fixed no seed. Here the images are decoded once (and 
 across processes), each configuration is trained with several seeds on stratified
 70/10/20 train/validation/test splits drawn from the seed, early stopping and the choice
 of the best configuration look at the validation split only, and the grid resumes after
-an interruption (every trial is in `grid_search.h5` as soon as it ends).
+an interruption (every trial is in `.grid_search.partial.h5` as soon as it ends).
 """
+
+from tp2.cli import exit_on_ctrl_c_while_importing
+
+exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
 import dataclasses
 import functools
@@ -26,16 +30,16 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from itertools import product
-from pathlib import Path
 
 import numpy as np
 
 from tp2 import data as tp2_data, grid_store, hdf5_model, tp1_in_keras, trial_runner
 from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
-                     check_classes, make_parser, positive_int, protocol_folder, run, warn)
+                     check_classes, check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run,
+                     warn)
 from tp2.keras_setup import keras
 from tp2.report.format import mean_sd
-from tp2.results import atomic_write, results_dir, write_csv, write_json, write_run_info, write_text
+from tp2.results import atomic_write, locked, results_dir, staged, write_csv, write_json, write_run_info, write_text
 from tp2.settings import option_help
 from tp2.splits import stratified_holdout, stratified_split
 
@@ -118,6 +122,7 @@ class Settings:
     """Seeds of the patches-vs-whole-image experiment (tp1_patches_vs_whole.csv); 0: not run."""
 
 
+SCRIPT = "keras_imageTools"
 FULL = Settings()
 QUICK = replace(FULL, grid=QUICK_GRID, seeds=2, augmented_copies=2, patch_experiment_seeds=1)
 # The author's keras_imageTools.py: flow_from_directory at 64×64 RGB (rescale 1/255), RMSprop at
@@ -149,7 +154,7 @@ def parse_args(argv=None):
   figure2_model.png       plot_model of the best model (.dot when Graphviz is missing)
 """)
     add_data_dir_option(parser)
-    add_results_dir_option(parser)
+    add_results_dir_option(parser, quick_default=True)
     add_protocol_option(parser)
     add_classes_option(parser, tp2_data.DEFAULT_CLASSES)
     parser.add_argument("--seeds", type=positive_int, help=option_help(Settings, "seeds", FULL, QUICK)
@@ -439,17 +444,27 @@ def save_model_h5(model, path):
 # --- 2c. Figure 2: the best model, drawn by plot_model ---------------------------------
 
 
-def write_figure2(model, results):
-    """Figure 2 as PNG; without Graphviz's `dot`, the .dot source and one line on getting the PNG."""
-    png = results / "figure2_model.png"
+def model_graph(model, title):
+    """plot_model's graph of `model` with each layer's shapes and activation, titled `title`."""
+    graph = keras.utils.model_to_dot(model, show_shapes=True, show_layer_activations=True)
+    graph.set("label", title)
+    graph.set("labelloc", "t")
+    return graph
+
+
+def write_figure2(model, results, final=None, title="Figure 2"):
+    """Figure 2 as PNG; without Graphviz's `dot`, the .dot source and one line on getting the PNG
+    (naming the files in `final`, the folder they end up in)."""
+    png, graph = results / "figure2_model.png", model_graph(model, title)
     if shutil.which("dot") is not None:
         try:
-            return atomic_write(png, lambda temp: keras.utils.plot_model(model, to_file=temp, show_shapes=True))
-        except (ImportError, OSError):
+            return atomic_write(png, lambda temp: graph.write(temp, format="png"))
+        except (ImportError, OSError, AssertionError):  # pydot asserts when dot fails
             pass
-    dot = write_text(results / "figure2_model.dot", keras.utils.model_to_dot(model, show_shapes=True).to_string())
-    print(f"note: Graphviz `dot` not found; wrote {dot}; install Graphviz and run "
-          f"`dot -Tpng {dot} -o {png}` for the PNG", flush=True)
+    dot = write_text(results / "figure2_model.dot", graph.to_string())
+    final = final or results
+    print(f"note: Graphviz `dot` not found; wrote {final / dot.name}; install Graphviz and run "
+          f"`dot -Tpng {final / dot.name} -o {final / png.name}` for the PNG", flush=True)
     return dot
 
 
@@ -477,15 +492,32 @@ def earlier_trials(args, results, definition, configs, seeds):
 def main(argv=None):
     args = parse_args(argv)
     settings, classes = chosen_settings(args), check_classes(args.classes)
+    check_seed(args.seed, settings.seeds + len(settings.augmentation))  # augmentation layer k uses seed + k
     wall_start = time.perf_counter()
     if args.dask is not None:
         trial_runner.connect_dask(args.dask).close()  # fail fast, before reading any image
-    results = results_dir(protocol_folder(Path(args.results_dir), args.protocol))
+    results = results_dir(protocol_folder(chosen_results_dir(args), args.protocol))
+    # The grid in progress goes straight into `results` (so that it resumes); the other outputs are
+    # staged and move in together when the run has finished.
+    with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
+        rows, best, written = run_exercise(args, settings, classes, results, stage, wall_start)
+    (results / grid_store.PARTIAL_FILE).unlink(missing_ok=True)
+
+    best_rows = [row for row in rows if grid_store.config_key(row) == grid_store.config_key(best)]
+    val, test = ([row[name] for row in best_rows] for name in ("val_acc", "test_acc"))
+    chosen_on = "validation" if settings.patience is not None else "the held-out test split, as the author chose"
+    print(f"best on {chosen_on}: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
+          f"test {mean_sd(test, digits=4)} over {len(best_rows)} seed(s)")
+    print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({time.perf_counter() - wall_start:.0f} s)")
+
+
+def run_exercise(args, settings, classes, results, stage, wall_start):
+    """The grid (resumed from `results`), then its outputs into `stage`; returns (rows, best, files written)."""
     if args.protocol == "2016":
         print(f"2016 protocol: the author's grid, {len(configurations(settings.grid))} configurations × "
               f"{settings.seeds} seed(s), {settings.max_epochs} epochs of {settings.steps_per_epoch} batches of "
               f"{settings.batch_size}, {settings.test_per_class} held-out images per class", flush=True)
-    definition, grid_file = grid_definition(settings, classes), results / grid_store.GRID_FILE
+    definition = grid_definition(settings, classes)
     configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
     earlier, source = earlier_trials(args, results, definition, configs, seeds)  # before any long work
     start = time.perf_counter()
@@ -498,7 +530,7 @@ def main(argv=None):
         start = time.perf_counter()
         print(f"TP1's patches vs the whole image: {settings.patch_experiment_seeds} seed(s)", flush=True)
         patches = patch_experiment(images, labels, settings, args.seed)
-        written.append(write_csv(results / "tp1_patches_vs_whole.csv", patches.drop(columns="test_accuracies")))
+        written.append(write_csv(stage / "tp1_patches_vs_whole.csv", patches.drop(columns="test_accuracies")))
         print(patches[["arm", "test_accuracy_mean", "test_accuracy_sd"]].to_string(index=False)
               + f"\n({time.perf_counter() - start:.0f} s)", flush=True)
     pool = None
@@ -514,30 +546,26 @@ def main(argv=None):
         run_trial, configs, seeds, earlier,
         lambda rows: grid_store.save_partial(results, rows, definition, **grid_attributes(settings)),
         images, labels, pool, settings, jobs=args.jobs, dask=args.dask, source=source)
-    grid_store.save(results, rows, definition, **grid_attributes(settings))  # the CSV always from these rows
+    grid_store.save(stage, rows, definition, **grid_attributes(settings))  # the CSV always from these rows
     summary = grid_summary(rows)
-    written += [grid_file, results / grid_store.GRID_CSV, write_csv(results / "grid_summary.csv", summary)]
+    written += [stage / grid_store.GRID_FILE, stage / grid_store.GRID_CSV,
+                write_csv(stage / "grid_summary.csv", summary)]
 
     best = summary[list(grid_store.FACTORS)].head(1).to_dict("records")[0]  # plain Python values
     model, split, _ = train_model(best, args.seed, images, labels, pool, settings)  # the model itself, for 2c
-    written.append(save_model_h5(model, results / "model_best.h5"))
+    written.append(save_model_h5(model, stage / "model_best.h5"))
     facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], grid_attributes(settings))
     facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=keras.__version__,
                  optimizer=settings.optimizer)
-    written += [write_json(results / "h5_facts.json", facts), write_figure2(model, results)]
+    written += [write_json(stage / "h5_facts.json", facts), write_figure2(
+        model, stage, final=results, title=f"Figure 2: the best model ({grid_store.describe(best)}, {args.protocol} protocol)")]
     # A rerun resumes: say how many trials this run trained, so its wall time is read for what it is.
     trained = len(rows) - len(trial_runner.wanted_rows(earlier, configs, seeds))
     run_choices = dict(seed=args.seed, quick=args.quick, classes=list(classes), jobs=args.jobs, dask=args.dask,
                        trials=len(rows), trials_trained_in_this_run=trained)
-    written.append(write_run_info(results, "keras_imageTools", time.perf_counter() - wall_start,
+    written.append(write_run_info(stage, SCRIPT, time.perf_counter() - wall_start,
                                   dict(dataclasses.asdict(settings), **run_choices)))
-
-    best_rows = [row for row in rows if grid_store.config_key(row) == grid_store.config_key(best)]
-    val, test = ([row[name] for row in best_rows] for name in ("val_acc", "test_acc"))
-    chosen_on = "validation" if settings.patience is not None else "the held-out test split, as the author chose"
-    print(f"best on {chosen_on}: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
-          f"test {mean_sd(test, digits=4)} over {len(best_rows)} seed(s)")
-    print("wrote " + ", ".join(str(path) for path in written))
+    return rows, best, written
 
 
 if __name__ == "__main__":

@@ -22,10 +22,13 @@ Outputs in --results-dir: table3.csv, figure1_som.png, figure1_som_data.csv,
 hparam_importance.csv, figure_hparam_importance.png, som_facts.json, run_som_analysis.json.
 """
 
+from tp2.cli import exit_on_ctrl_c_while_importing
+
+exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
+
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import matplotlib
 
@@ -35,11 +38,11 @@ import numpy as np
 import pandas as pd
 from minisom import MiniSom
 
-from tp2.cli import (UserError, add_protocol_option, add_results_dir_option, make_parser, positive_int, protocol_folder,
-                     run, warn)
+from tp2.cli import (UserError, add_protocol_option, add_results_dir_option, check_seed, chosen_results_dir, make_parser,
+                     positive_int, protocol_folder, run, warn)
 from tp2.grid_store import ACTIVATIONS, FACTORS, GRID_FILE, describe, ranked, read_trials, summarise
 from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
-from tp2.results import results_dir, save_figure, write_csv, write_json, write_run_info
+from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
 from tp2.stats import ANOVA_TYPE, factorial_anova
 
@@ -82,7 +85,7 @@ def parse_args(argv=None):
         epilog="Figure 1: a panel per SOM variable; planes that look like the accuracy plane "
         "(first panel, r printed in each title) mark hyperparameters that go with accuracy.",
     )
-    add_results_dir_option(parser)
+    add_results_dir_option(parser, quick_default=True)
     add_protocol_option(parser)
     parser.add_argument("--seed", type=int, help=option_help(Settings, "seed", FULL))
     parser.add_argument("--som-size", nargs=2, type=positive_int, metavar=("ROWS", "COLS"),
@@ -298,10 +301,20 @@ def importance_figure(table, settings, interactions_shown=10):
     ax.barh(positions, values, color=colours, edgecolor="black", linewidth=0.5)
     ax.set_yticks(positions, labels=labels)
     for y, value in zip(positions, values):
-        ax.text(value, y, f" {value:.3f}", va="center", fontsize=8)
-    ax.set_xlabel("eta² (share of the variance of test accuracy)")
-    ax.set_xlim(0, max(values) * 1.2 if max(values) > 0 else 1)
-    ax.set_title(f"Hyperparameter importance (type II ANOVA; dark blue: p < {settings.alpha})")
+        ax.text(value, y, f" {value:.2g}", va="center", fontsize=8)
+    ax.set_xlabel("eta² (share of the variance of test accuracy, log scale)")
+    positive = [v for v in values if v > 0]
+    if positive:  # a log axis shows the small effects beside the large ones
+        ax.set_xscale("log")
+        ax.set_xlim(min(positive) / 2, max(positive) * 3)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="tab:blue", edgecolor="black", label=f"p < {settings.alpha}"),
+                       Patch(facecolor="lightsteelblue", edgecolor="black", label=f"p ≥ {settings.alpha}"),
+                       Patch(facecolor="grey", edgecolor="black", label="residual"),
+                       Patch(facecolor="whitesmoke", edgecolor="black", label="other interactions, summed")],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title("Hyperparameter importance (factorial ANOVA, type II)")
     fig.tight_layout()
     return fig
 
@@ -316,23 +329,34 @@ def mean_and_sd(config, name):
 
 
 
+SCRIPT = "som_analysis"
+
+
 def main(argv=None):
     args = parse_args(argv)
     settings = settings_from(args)
+    check_seed(settings.seed)
     start = time.perf_counter()
-    folder = protocol_folder(Path(args.results_dir), args.protocol)
+    folder = protocol_folder(chosen_results_dir(args), args.protocol)
     grid_path = folder / GRID_FILE
+    read_trials(grid_path)  # a missing or damaged grid is one line before the folder is touched
+    results = results_dir(folder)
+    with locked(results, SCRIPT), staged(results, SCRIPT) as stage:  # no grid is being written meanwhile
+        analyse(args, settings, grid_path, stage, results, start)
+
+
+def analyse(args, settings, grid_path, stage, results, start):
+    """Table 3, Figure 1 and the ANOVA of the grid at `grid_path`, written into `stage`."""
     trials = read_trials(grid_path)
     configurations = configuration_means(trials)
     if len(configurations) < 2:
         raise UserError(f"{grid_path} holds a single configuration; a SOM and an ANOVA need at least two")
-    results = results_dir(folder)
     seeds = [int(configurations["seeds"].min()), int(configurations["seeds"].max())]
     seeds_text = "–".join(map(str, sorted(set(seeds)))) + " seed(s)"
     print(f"read {len(trials)} trials, {len(configurations)} configurations ({seeds_text} each) from {grid_path}")
 
     table3 = best_configurations(configurations, settings)
-    written = [write_csv(results / "table3.csv", table3.drop(columns="rank"))]
+    written = [write_csv(stage / "table3.csv", table3.drop(columns="rank"))]
 
     if settings.som_size is None:
         settings = replace(settings, som_size=default_som_size(len(configurations)))
@@ -340,18 +364,18 @@ def main(argv=None):
     print(f"training a {settings.som_size[0]}x{settings.som_size[1]} SOM on {matrix.shape[0]}x{matrix.shape[1]} "
           f"inputs, {settings.iterations} iterations")
     som = fit_som(matrix, settings)
-    written += [save_figure(results / "figure1_som.png", figure1(som, ticks)),
-                write_csv(results / "figure1_som_data.csv", figure1_data(som))]
+    written += [save_figure(stage / "figure1_som.png", figure1(som, ticks)),
+                write_csv(stage / "figure1_som_data.csv", figure1_data(som))]
 
     table, notes = factorial_anova(trials, FACTORS, settings.response)
     if seeds[1] < 2:
         warn("one seed per configuration; the ANOVA cannot separate noise from higher-order interactions")
     if table is not None:
-        written += [write_csv(results / "hparam_importance.csv", table),
-                    save_figure(results / "figure_hparam_importance.png", importance_figure(table, settings))]
+        written += [write_csv(stage / "hparam_importance.csv", table),
+                    save_figure(stage / "figure_hparam_importance.png", importance_figure(table, settings))]
 
     # Full precision for the prose (the CSVs keep 6 significant digits).
-    written.append(write_json(results / FACTS, {
+    written.append(write_json(stage / FACTS, {
         "settings": asdict(settings), "trials": len(trials), "configurations": len(configurations),
         "seeds_per_configuration": seeds, "table3": table3.to_dict(orient="list"),
         "som": {key: value for key, value in som.items() if key not in ("planes", "u_matrix")},
@@ -359,7 +383,7 @@ def main(argv=None):
         "group_means": group_means(trials, settings),
     }))
     wall = time.perf_counter() - start
-    written.append(write_run_info(results, "som_analysis", wall, asdict(settings) | {
+    written.append(write_run_info(stage, SCRIPT, wall, asdict(settings) | {
         "quick": args.quick, "trials": len(trials), "configurations": len(configurations), "anova_type": ANOVA_TYPE,
     }))
 

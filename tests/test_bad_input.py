@@ -80,6 +80,20 @@ def test_seed_out_of_range(script, args, fragments, results, mnist_dir):
     assert snapshot(results) == before
 
 
+def test_grid_and_som_seeds_out_of_range(results, image_dir):
+    before = snapshot(results)
+    data = ["--data-dir", image_dir]
+    for args, fragments in ((["keras_imageTools.py", "--seed", "-1", *data], ["--seed must be 0 or more, got -1"]),
+                            (["som_analysis.py", "--seed", "-1"], ["--seed must be 0 or more, got -1"]),
+                            # 3 seeds + 3 augmentation layers (revised), 1 seed + 5 layers (2016): 6 seeds from --seed
+                            (["keras_imageTools.py", "--seed", str(2**31 - 5), *data], [f"at most {2**31 - 6}"]),
+                            (["keras_imageTools.py", "--protocol", "2016", "--seed", str(2**31 - 5), *data],
+                             [f"at most {2**31 - 6}"])):
+        result = run_script(*args, "--results-dir", results, env=OFFLINE)
+        assert_clean_error(result, *fragments)
+    assert snapshot(results) == before
+
+
 def test_seed_plus_repetitions_past_the_limit(results):
     before = snapshot(results)
     result = run_script("theano_tp2.py", "--seed", str(2**31 - 3), "--repetitions", "5", "--results-dir", results,
