@@ -6,7 +6,7 @@ RESULTS ?= results
 export KERAS_BACKEND ?= jax
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all venv data theano mnist images som report quick verify bench test clean help
+.PHONY: all venv data theano mnist images som report quick verify bench test mutate clean help
 
 all: venv data theano mnist images som report  ## set up, fetch data, run every script at full settings
 
@@ -66,6 +66,9 @@ bench: venv  ## benchmarks -> results/bench.md, bench.csv (and REPORT.md again, 
 
 test: venv  ## run the test suite
 	$(PY) -m pytest -q tests
+
+mutate: venv  ## mutation check: realistic bugs the tests must catch (tests/mutations.md)
+	$(PY) tests/mutate.py
 
 clean:  ## remove .venv and quick results (results/ is kept)
 	rm -rf $(VENV) results-quick .pytest_cache

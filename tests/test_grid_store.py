@@ -52,3 +52,53 @@ def test_rows_survive_save_and_the_csv_is_regenerated_from_them(tmp_path):
     assert list(csv.columns) == list(grid_store.FIELDS) and list(csv["n1"]) == [16, 32, 32]
     frame = grid_store.read_trials(tmp_path / grid_store.GRID_FILE)
     assert frame.attrs["grid"] == definition and len(frame) == 3
+
+
+def test_a_grid_write_that_fails_midway_leaves_the_previous_files_intact(tmp_path, monkeypatch):
+    import h5py
+
+    rows = [{"augmentation": 0, "n1": n1, "n2": 0, "dropout": 0.0, "activation": "relu", "seed": 0,
+             "val_acc": 0.9, "test_acc": 0.8, "epochs": 3, "train_time_s": 1.0} for n1 in (16, 32)]
+    grid_store.save(tmp_path, rows[:1], {"factors": {}})
+    grid_store.save_partial(tmp_path, rows[:1], {"factors": {}})
+    before = {name: (tmp_path / name).read_bytes()
+              for name in (grid_store.GRID_FILE, grid_store.GRID_CSV, grid_store.PARTIAL_FILE)}
+    real_create = h5py.Group.create_dataset
+
+    def create_then_fail(group, *args, **kwargs):
+        real_create(group, *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create_then_fail)
+    for write in (grid_store.save, grid_store.save_partial):
+        with pytest.raises(OSError):
+            write(tmp_path, rows, {"factors": {}})
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no temporary file left behind
+
+
+def test_the_anova_is_type_ii_on_an_unbalanced_design():
+    """Type II SS of a factor = RSS of the model without it (but with the other main effect) minus RSS
+    of both main effects; computed here by least squares, on a design where type I would differ."""
+    import numpy as np
+
+    from tp2 import stats
+
+    rng = np.random.default_rng(1)
+    a = np.repeat([0, 0, 1, 1], [12, 3, 4, 11])  # a and b correlated: unbalanced cells
+    b = np.repeat([0, 1, 0, 1], [12, 3, 4, 11])
+    y = 0.8 + 0.05 * a + 0.03 * b + rng.normal(0, 0.01, len(a))
+    trials = pd.DataFrame({"a": a, "b": b, "acc": y})
+    table, _ = stats.factorial_anova(trials, ("a", "b"), "acc")
+
+    def rss(*columns):
+        x = np.column_stack([np.ones(len(y)), *columns])
+        residual = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        return float(residual @ residual)
+
+    type_ii = {"a": rss(b) - rss(a, b), "b": rss(a) - rss(a, b)}
+    type_i_a = rss() - rss(a)
+    by_term = table.set_index("term")["sum_sq"]
+    assert by_term["a"] == pytest.approx(type_ii["a"], rel=1e-6)
+    assert by_term["b"] == pytest.approx(type_ii["b"], rel=1e-6)
+    assert abs(type_i_a - type_ii["a"]) > 0.1 * type_ii["a"]  # the design tells the two types apart
