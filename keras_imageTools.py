@@ -506,8 +506,11 @@ def main(argv=None):
     best_rows = [row for row in rows if grid_store.config_key(row) == grid_store.config_key(best)]
     val, test = ([row[name] for row in best_rows] for name in ("val_acc", "test_acc"))
     chosen_on = "validation" if settings.patience is not None else "the held-out test split, as the author chose"
-    print(f"best on {chosen_on}: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
-          f"test {mean_sd(test, digits=4)} over {len(best_rows)} seed(s)")
+    if len(best_rows) == 1:  # one run: no SD
+        print(f"best on {chosen_on}: {grid_store.describe(best)}: val {val[0]:.4f}, test {test[0]:.4f}, one run")
+    else:
+        print(f"best on {chosen_on}: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
+              f"test {mean_sd(test, digits=4)} over {len(best_rows)} seeds")
     print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({time.perf_counter() - wall_start:.0f} s)")
 
 

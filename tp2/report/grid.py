@@ -58,7 +58,7 @@ def patches_section(folder):
     elif abs(gap) <= spread:
         verdict = f"within twice the larger SD ({spread:.3f}): similar, as the report said"
     else:
-        verdict = f"beyond twice the larger SD ({spread:.3f}): not similar, the {'whole image' if gap > 0 else 'patches'} win"
+        verdict = f"beyond twice the larger SD ({spread:.3f}): not similar, {'the whole image is' if gap > 0 else 'patches are'} better"
     return lines + [markdown_table(shown), f"\nWhole image minus patches: {gap:+.3f}, {verdict}.\n"]
 
 

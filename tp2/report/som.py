@@ -451,6 +451,7 @@ def differences(folder):
         f"\nIn the 2016 rerun {at_chance('2016 rerun')} end at chance (revised: {at_chance('revised')}); the "
         "author's own earlier 36-run grid (`aux.py` in his code) has 12 of its 18 ReLU runs at exactly 0.5, and his Table 3 lists "
         f"only configurations that learned. Augmentation {augmentation('2016 rerun')} mean test accuracy in the "
-        f"2016 rerun and {augmentation('revised')} it in the revised grid.\n",
+        + ("2016 rerun and in the revised grid.\n" if augmentation("2016 rerun") == augmentation("revised") else
+           f"2016 rerun and {augmentation('revised')} it in the revised grid.\n"),
     ]
     return lines
