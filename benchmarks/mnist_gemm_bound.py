@@ -62,10 +62,10 @@ def measure(data_dir, repeats=3):
     flops_per_epoch = 6.0 * parameters * len(x_train)
 
     def epoch_seconds():
-        timer = keras_mnist.EpochTimer()
+        times = []
         model.fit(x_train, y_train, batch_size=settings.batch_size, epochs=1, validation_data=validation,
-                  validation_batch_size=settings.eval_batch_size, callbacks=[timer], verbose=0)
-        return timer.times[0]
+                  validation_batch_size=settings.eval_batch_size, callbacks=[keras_mnist.epoch_timer(times)], verbose=0)
+        return times[0]
 
     first_epoch = epoch_seconds()  # includes compiling the training and validation steps
     ratios, epochs, peaks = [], [], []

@@ -427,7 +427,11 @@ def test_report_writes_the_grid_summary_and_the_h5_answer_from_the_quick_run(qui
     assert grid_store.describe(facts["config"]) in files["h5_answer.md"]
     assert f"{tuple(facts['kernel_shape'])} in " in files["h5_answer.md"]
     text = "\n".join(grid_report.section(results))
-    assert text.startswith("## Exercise 2c — what HDF5 gives\n")
+    assert text.startswith("## Exercise 2b — TP1's functions with Keras primitives, and patches vs the whole image\n")
+    patches = pd.read_csv(results / "tp1_patches_vs_whole.csv").set_index("arm")["test_accuracy_mean"]
+    gap = patches["whole image"] - patches["patches"]  # one seed in --quick: no spread to judge it by
+    assert f"Whole image minus patches: {gap:+.3f}, one seed, so no spread to judge it against." in text
+    assert "\n## Exercise 2c — what HDF5 gives\n" in text
     assert "The 2016 model file was 150 MB; this run's best model file is" in text
     assert "figure2_model.png)" in text or "written as `figure2_model.dot`" in text
 
