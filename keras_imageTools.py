@@ -341,7 +341,8 @@ def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=
     split = split_indices(labels, seed, settings)
     # This network's model traced for an earlier trial, reset to this trial's initial state: no
     # tracing again (README, Performance notes).
-    model = trial_runner.reused_model(network_key(config), lambda: build_model(config, seed, settings))
+    # The key holds the settings too: a model compiled for another recipe (optimizer, scaling) is never reused.
+    model = trial_runner.reused_model((network_key(config), repr(settings)), lambda: build_model(config, seed, settings))
     if settings.patience is None:
         return train_model_2016(model, config, seed, images, labels, pool, split, settings, verbose)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)

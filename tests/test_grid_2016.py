@@ -181,3 +181,12 @@ def test_som_analysis_2016_reads_results_2016_and_ranks_on_held_out_test_accurac
     assert "has_second_layer" not in facts["som"]["correlations"]
     assert (tmp_path / "2016" / "figure1_som.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "table3.csv").exists()  # the revised protocol's folder is not touched
+
+
+def test_a_model_compiled_for_the_other_protocol_is_never_reused(tmp_path):
+    images, labels, _ = kit.read_images(class_folders(tmp_path) / "101_ObjectCategories", ("airplanes", "Motorbikes"))
+    config = {"augmentation": 0, "n1": 8, "n2": 0, "dropout": 0.0, "activation": "relu"}
+    revised = kit.train_model(config, 0, images, labels, settings=replace(kit.FULL, max_epochs=1))[0]
+    rerun = kit.train_model(config, 0, images, labels, settings=replace(
+        kit.PROTOCOL_2016, test_per_class=5, max_epochs=1, steps_per_epoch=2, batch_size=8, steps_per_execution=1))[0]
+    assert rerun is not revised and isinstance(rerun.optimizer, keras.optimizers.RMSprop)
