@@ -14,8 +14,6 @@ import time
 
 import numpy as np
 
-from benchmarks.mnist_gemm_bound import SETTLE_SECONDS, SQUARE_SIZE, square_gemm_flops_per_second
-
 TARGET_RATIO = 2.0
 LARGEST = {"augmentation": 0, "n1": 512, "n2": 256, "dropout": 0.5, "activation": "relu"}
 
@@ -23,6 +21,7 @@ LARGEST = {"augmentation": 0, "n1": 512, "n2": 256, "dropout": 0.5, "activation"
 def measure(data_dir, repeats=3):
     import keras_imageTools as kit
     from benchmarks import ratio_row
+    from benchmarks.mnist_gemm_bound import SETTLE_SECONDS, SQUARE_SIZE, square_gemm_flops_per_second
     from tp2 import data as tp2_data, trial_runner
 
     settings = kit.PROTOCOL_2016
