@@ -16,7 +16,8 @@ test set as validation and fixed no seed. Here the images are decoded once (and 
 across processes), each configuration is trained with several seeds on stratified
 70/10/20 train/validation/test splits drawn from the seed, early stopping and the choice
 of the best configuration look at the validation split only, and the grid resumes after
-an interruption (every trial is in `.grid_search.partial.h5` as soon as it ends).
+an interruption (every trial is in `.grid_search.partial.h5` as soon as it ends). Keras is
+imported only once the options and KERAS_BACKEND are checked, so `--help` answers at once.
 """
 
 from tp2.cli import exit_on_ctrl_c_while_importing
@@ -24,24 +25,23 @@ from tp2.cli import exit_on_ctrl_c_while_importing
 exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
 import dataclasses
-import functools
-import hashlib
-import shutil
 import time
 from dataclasses import dataclass, replace
 from itertools import product
 
 import numpy as np
 
-from tp2 import data as tp2_data, grid_store, hdf5_model, tp1_in_keras, trial_runner
-from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
-                     check_classes, check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run,
-                     warn)
-from tp2.keras_setup import keras
-from tp2.report.format import mean_sd
-from tp2.results import atomic_write, locked, results_dir, staged, write_csv, write_json, write_run_info, write_text
+from tp2 import data as tp2_data, grid_store, hdf5_model, trial_runner
+from tp2.augmentation import augmented_batches, augmented_pool, stream_batches
+from tp2.cli import (add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
+                     check_classes, check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
+from tp2.image_folder import read_class_folders
+from tp2.keras_setup import load_keras
+from tp2.report.format import accuracy as format_accuracy
+from tp2.results import atomic_write, locked, results_dir, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
 from tp2.splits import stratified_holdout, stratified_split
+from tp2.stats import sample_sd
 
 # The report's factors and levels (n2 = 0: no second layer), and the --quick sub-grid.
 GRID = (("augmentation", (0, 1)), ("n1", (16, 32, 64, 128)), ("n2", (0, 16, 32, 64, 128)),
@@ -181,87 +181,10 @@ def chosen_settings(args):
 # --- 2b. Data: the class folders, read with Keras ------------------------------------
 
 
-def decode(path, size=FULL.image_size, interpolation=FULL.interpolation):
-    """One image file as uint8 (size, size, 3), the way flow_from_directory read it."""
-    image = keras.utils.load_img(path, color_mode="rgb", target_size=(size, size), interpolation=interpolation)
-    return keras.utils.img_to_array(image, dtype="uint8")
-
-
-def decode_or_none(path, size, mode="RGB", interpolation=FULL.interpolation):
-    try:
-        return decode(path, size, interpolation)
-    except Exception:  # PIL raises several types for broken files
-        return None
-
-
 def read_images(root, classes, settings=FULL):
-    """(images uint8 (n, size, size, 3), labels int64, paths); unreadable files skipped with a warning.
-    Decoded once and cached across processes, not in every epoch (README, Performance notes)."""
-    decoder = functools.partial(decode_or_none, interpolation=settings.interpolation)
-    return tp2_data.load_image_classes(root, tuple(classes), settings.image_size, mode="RGB",
-                                       decoder=decoder, reader=settings.reader)
-
-
-# --- 2b. TP1's functions with Keras primitives, and patches vs the whole image ----------
-# TP1's loadImages, normalizeImage, getPatches and scaleRange are redone with public Keras 3 API
-# in tp2/tp1_in_keras.py (load_rgb, fit_to_size, standardize_per_image, random_patches,
-# grid_patches with keras.ops.image.extract_patches, scale_to_unit_range with array_to_img).
-# The report found "no way to extract patches" in Keras and said the whole image did as well;
-# patches_vs_whole_image measures it on these images.
-
-
-def patch_experiment(images, labels, settings, seed):
-    """tp1_patches_vs_whole.csv: test accuracy of one small classifier on the whole image vs on patches."""
-    return tp1_in_keras.patches_vs_whole_image(images, labels, seed, repeats=settings.patch_experiment_seeds)
-
-
-def augmentation_layers(seed, recipe=AUGMENTATION):
-    """Today's ImageDataGenerator as preprocessing layers (active only in training); layer k gets seed + k."""
-    return keras.Sequential([getattr(keras.layers, name)(**arguments, seed=seed + k)
-                             for k, (name, arguments) in enumerate(recipe)], name="augmentation")
-
-
-def images_key(images, recipe=AUGMENTATION):
-    """A short fingerprint of the decoded images and the augmentation, naming their augmentation cache."""
-    return hashlib.sha1(images.tobytes() + repr(recipe).encode()).hexdigest()[:16]
-
-
-def copies_needed(settings, n_train):
-    """Augmented copies per image: settings.augmented_copies, or one per pass over the training split."""
-    if settings.augmented_copies is not None:
-        return settings.augmented_copies
-    return -(-settings.max_epochs * settings.steps_per_epoch * settings.batch_size // n_train)
-
-
-def augmented_copies(images, copies, seed, key, batch_size=256, recipe=AUGMENTATION):
-    """`copies` augmented versions of every image, shape (copies, n, size, size, 3) uint8.
-
-    Made once per run and cached (~5 ms an image on a CPU), not in every epoch of every
-    augmented trial (README, Performance notes); augmented trials use one copy per pass.
-    """
-    cached = tp2_data.cache_dir() / f"augmented-{key}-{copies}-{seed}.npy"
-    if cached.exists():
-        try:
-            return np.load(cached, allow_pickle=False)
-        except Exception:
-            warn(f"ignoring damaged cache file {cached}")
-    keras.utils.set_random_seed(seed)
-    augment = augmentation_layers(seed, recipe)
-    pool = np.empty((copies, *images.shape), dtype=np.uint8)
-    start_time = time.perf_counter()
-    for copy in range(copies):
-        if copy:
-            eta = (time.perf_counter() - start_time) / copy * (copies - copy)
-            print(f"augmenting: copy {copy + 1}/{copies}, ETA {trial_runner.format_eta(eta)}", flush=True)
-        for start in range(0, len(images), batch_size):
-            out = keras.ops.convert_to_numpy(augment(images[start : start + batch_size].astype("float32"), training=True))
-            pool[copy, start : start + batch_size] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cached, lambda temp: np.save(temp, pool))
-    except OSError as error:
-        warn(f"could not write augmentation cache {cached}: {error}")
-    return pool
+    """(images uint8 (n, size, size, 3), labels int64, paths): every file read with keras.utils.load_img
+    and img_to_array, once, then cached across processes, not in every epoch (README, Performance notes)."""
+    return read_class_folders(root, classes, settings.image_size, settings.interpolation, settings.reader)
 
 
 def split_indices(labels, seed, settings=FULL):
@@ -274,11 +197,32 @@ def split_indices(labels, seed, settings=FULL):
     return dict(zip(("train", "val", "test"), stratified_split(labels, settings.split_fractions, seed)))
 
 
+# --- 2b. TP1's functions with Keras primitives, and patches vs the whole image ----------
+# TP1's loadImages, normalizeImage, getPatches and scaleRange are redone with public Keras 3 API
+# in tp2/tp1_in_keras.py (load_rgb, fit_to_size, standardize_per_image, random_patches,
+# grid_patches with keras.ops.image.extract_patches, scale_to_unit_range with array_to_img).
+# The report found "no way to extract patches" in Keras and said the whole image did as well;
+# patches_vs_whole_image measures it on these images.
+
+
+def patch_experiment(images, labels, settings, seed, stage):
+    """tp1_patches_vs_whole.csv: test accuracy of one small classifier on the whole image vs on patches."""
+    from tp2 import tp1_in_keras  # imports Keras: not before the options are checked
+
+    start = time.perf_counter()
+    print(f"TP1's patches vs the whole image: {settings.patch_experiment_seeds} seed(s)", flush=True)
+    patches = tp1_in_keras.patches_vs_whole_image(images, labels, seed, repeats=settings.patch_experiment_seeds)
+    print(patches[["arm", "test_accuracy_mean", "test_accuracy_sd"]].to_string(index=False)
+          + f"\n({time.perf_counter() - start:.0f} s)", flush=True)
+    return write_csv(stage / "tp1_patches_vs_whole.csv", patches.drop(columns="test_accuracies"))
+
+
 # --- 2b. Model -----------------------------------------------------------------------
 
 
 def build_model(config, seed, settings=FULL):
     """Rescaling → Flatten → Dense(n1) → Dropout → [Dense(n2) → Dropout] → Dense(1, sigmoid)."""
+    keras = load_keras()
     size, (scale, offset) = settings.image_size, settings.input_scale
     layers = [keras.Input((size, size, 3)), keras.layers.Rescaling(scale, offset=offset), keras.layers.Flatten()]
     for units in [config["n1"]] + ([config["n2"]] if config["n2"] else []):  # n2 = 0: one hidden layer
@@ -298,37 +242,9 @@ def build_model(config, seed, settings=FULL):
 # --- 2b. Training: one trial is one (configuration, seed) ----------------------------
 
 
-def augmented_batches(pool, index, labels, seed, batch_size):
-    """Endless training batches: epoch e uses augmented copy e mod len(pool), reshuffled."""
-    rng = np.random.default_rng(seed)
-    epoch = 0
-    while True:
-        copy, order = pool[epoch % len(pool)], rng.permutation(index)
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            yield copy[batch], labels[batch].astype("float32")
-        epoch += 1
-
-
 def network_key(config):
     """The configuration without augmentation: what the model's graph depends on."""
     return grid_store.config_key(config)[1:]
-
-
-def stream_batches(pool, index, labels, seed, batch_size):
-    """Endless full training batches from a stream of passes over `index`: pass p uses copy
-    p mod len(pool), reshuffled. Keras 1's generator ended every pass with a smaller batch; here
-    that batch is completed from the next pass, so one compiled step serves every batch."""
-    rng = np.random.default_rng(seed)
-    copies, members, passes = np.empty(0, int), np.empty(0, int), 0
-    while True:
-        while len(members) < batch_size:
-            copies = np.concatenate([copies, np.full(len(index), passes % len(pool))])
-            members = np.concatenate([members, rng.permutation(index)])
-            passes += 1
-        copy, batch = copies[:batch_size], members[:batch_size]
-        copies, members = copies[batch_size:], members[batch_size:]
-        yield pool[copy, batch], labels[batch].astype("float32")
 
 
 def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=0):
@@ -337,11 +253,13 @@ def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=
     Augmented configurations train on `pool` (augmented copies of `images`), the others
     on `images`; validation and test always use the plain images.
     """
+    keras = load_keras()
     keras.utils.set_random_seed(seed)
     split = split_indices(labels, seed, settings)
-    # This network's model traced for an earlier trial, reset to this trial's initial state: no
-    # tracing again (README, Performance notes).
-    # The key holds the settings too: a model compiled for another recipe (optimizer, scaling) is never reused.
+    if config["augmentation"] and pool is None:
+        raise ValueError("an augmented configuration needs the augmented copies (pool)")
+    # This network's model traced for an earlier trial, reset to this trial's initial state: no tracing
+    # again (README, Performance notes). A model compiled for another recipe (settings) is never reused.
     model = trial_runner.reused_model((network_key(config), repr(settings)), lambda: build_model(config, seed, settings))
     if settings.patience is None:
         return train_model_2016(model, config, seed, images, labels, pool, split, settings, verbose)
@@ -351,8 +269,6 @@ def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=
     common = dict(epochs=settings.max_epochs, validation_data=val, validation_batch_size=len(val[1]),
                   callbacks=[stop], verbose=verbose)
     if config["augmentation"]:
-        if pool is None:
-            raise ValueError("an augmented configuration needs the augmented copies (pool)")
         batches = augmented_batches(pool, split["train"], labels, seed, settings.batch_size)
         steps = -(-len(split["train"]) // settings.batch_size)
         history = model.fit(batches, steps_per_epoch=steps, shuffle=False, **common)  # batches come shuffled
@@ -365,30 +281,11 @@ def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=
 def train_model_2016(model, config, seed, images, labels, pool, split, settings, verbose=0):
     """The author's fit_generator: shuffled batches from his generator (augmented or not), a fixed
     number of epochs of steps_per_epoch batches, nothing watched during training."""
-    if config["augmentation"] and pool is None:
-        raise ValueError("an augmented configuration needs the augmented copies (pool)")
     source = pool if config["augmentation"] else images[None]  # one plain copy, reshuffled every pass
     batches = stream_batches(source, split["train"], labels, seed, settings.batch_size)
     history = model.fit(batches, steps_per_epoch=settings.steps_per_epoch, epochs=settings.max_epochs,
                         shuffle=False, verbose=verbose)
     return model, split, history.history
-
-
-def correct_predictions(model, x, y):
-    """Whether each image's predicted class (score > 0.5) is its label, from one batch."""
-    return (model.predict(x, batch_size=len(y), verbose=0)[:, 0] > 0.5) == (y > 0.5)
-
-
-def accuracy(model, x, y):
-    return float(np.mean(correct_predictions(model, x, y)))
-
-
-def split_accuracies(model, images, labels, split, names=("val", "test")):
-    """{name: accuracy} for several splits from one `predict` call (README, Performance notes)."""
-    index = np.concatenate([split[name] for name in names])
-    correct = correct_predictions(model, images[index], labels[index])
-    ends = np.cumsum([len(split[name]) for name in names])
-    return {name: float(np.mean(part)) for name, part in zip(names, np.split(correct, ends[:-1]))}
 
 
 def run_trial(config, seed, images, labels, pool, settings):
@@ -398,30 +295,12 @@ def run_trial(config, seed, images, labels, pool, settings):
     epochs_run = len(history["loss"])
     if settings.patience is None:
         # 2016: the held-out folder was his only one; it both chose and reported, so val_acc is test_acc.
-        test = split_accuracies(model, images, labels, split, names=("test",))["test"]
+        test = trial_runner.split_accuracies(model, images, labels, split, names=("test",))["test"]
         return dict(config, seed=seed, val_acc=test, test_acc=test, epochs=epochs_run,
                     train_time_s=time.perf_counter() - start, train_acc=float(history["accuracy"][-1]))
-    accuracies = split_accuracies(model, images, labels, split)
+    accuracies = trial_runner.split_accuracies(model, images, labels, split)
     return dict(config, seed=seed, val_acc=accuracies["val"], test_acc=accuracies["test"],
                 epochs=epochs_run, train_time_s=time.perf_counter() - start)
-
-
-def grid_definition(settings, classes):
-    """What a row depends on besides its (configuration, seed): resuming requires a match."""
-    same = ("image_size", "split_fractions", "batch_size", "learning_rate", "max_epochs", "patience",
-            "label_smoothing", "reader")
-    if settings.protocol != "revised":  # the whole recipe
-        same += ("protocol", "test_per_class", "split_seed", "optimizer", "epsilon", "input_scale", "steps_per_epoch",
-                 "augmented_copies", "augmentation", "interpolation")
-    return {"factors": dict(settings.grid), "classes": list(classes), **{name: getattr(settings, name) for name in same}}
-
-
-def grid_attributes(settings):
-    """Root attributes of grid_search.h5 for readers, beside the grid definition."""
-    if settings.protocol != "revised":
-        return dict(protocol=settings.protocol, image_size=settings.image_size, test_per_class=settings.test_per_class,
-                    max_epochs=settings.max_epochs)
-    return dict(image_size=settings.image_size, split_fractions=settings.split_fractions, max_epochs=settings.max_epochs)
 
 
 # --- 2b. The table's numbers: mean and SD per configuration, best first ---------------
@@ -434,7 +313,7 @@ def grid_summary(rows):
         "test_acc_sd": "test_sd", "train_time_mean_s": "time_mean_s"})
 
 
-# --- 2c. The best model in HDF5 and what the format gives ----------------------------
+# --- 2c. The best model in HDF5, what the format gives, and Figure 2 -------------------
 
 
 def save_model_h5(model, path):
@@ -442,132 +321,75 @@ def save_model_h5(model, path):
     return atomic_write(path, lambda temp: model.save(temp))
 
 
-# --- 2c. Figure 2: the best model, drawn by plot_model ---------------------------------
-
-
-def model_graph(model, title):
-    """plot_model's graph of `model` with each layer's shapes and activation, titled `title`."""
-    graph = keras.utils.model_to_dot(model, show_shapes=True, show_layer_activations=True)
-    graph.set("label", title)
-    graph.set("labelloc", "t")
-    return graph
-
-
-def write_figure2(model, results, final=None, title="Figure 2"):
-    """Figure 2 as PNG; without Graphviz's `dot`, the .dot source and one line on getting the PNG
-    (naming the files in `final`, the folder they end up in)."""
-    png, graph = results / "figure2_model.png", model_graph(model, title)
-    if shutil.which("dot") is not None:
-        try:
-            return atomic_write(png, lambda temp: graph.write(temp, format="png"))
-        except (ImportError, OSError, AssertionError):  # pydot asserts when dot fails
-            pass
-    dot = write_text(results / "figure2_model.dot", graph.to_string())
-    final = final or results
-    print(f"note: Graphviz `dot` not found; wrote {final / dot.name}; install Graphviz and run "
-          f"`dot -Tpng {final / dot.name} -o {final / png.name}` for the PNG", flush=True)
-    return dot
-
-
 # --- Main ----------------------------------------------------------------------------
-
-
-def earlier_trials(args, results, definition, configs, seeds):
-    """(rows to keep, the file they come from): a grid in progress is resumed; a finished
-    grid_search.h5 (an earlier or the committed run) is kept only with --reuse, else retrained."""
-    grid_file, partial = results / grid_store.GRID_FILE, results / grid_store.PARTIAL_FILE
-    if args.reuse:
-        rows = grid_store.read_rows(grid_file, definition)
-        missing = len(trial_runner.pairs_to_run(configs, seeds, rows))
-        if not rows or missing:
-            raise UserError(f"--reuse needs a finished {grid_file}; it has {missing or 'no'} trials missing. "
-                            "Run without --reuse to train them")
-        return rows, grid_file
-    rows = grid_store.read_rows(partial, definition)
-    if not rows and grid_file.exists():
-        print(f"a fresh grid: {grid_file} (an earlier or the committed run) is replaced when this grid is complete; "
-              "--reuse keeps it instead", flush=True)
-    return rows, partial
 
 
 def main(argv=None):
     args = parse_args(argv)
     settings, classes = chosen_settings(args), check_classes(args.classes)
     check_seed(args.seed, settings.seeds + len(settings.augmentation))  # augmentation layer k uses seed + k
-    wall_start = time.perf_counter()
+    # A bad KERAS_BACKEND is one line; Ctrl-C during the import exits at once, the results folder untouched.
+    load_keras()
+    started = time.perf_counter()
     if args.dask is not None:
         trial_runner.connect_dask(args.dask).close()  # fail fast, before reading any image
     results = results_dir(protocol_folder(chosen_results_dir(args), args.protocol))
     # The grid in progress goes straight into `results` (so that it resumes); the other outputs are
     # staged and move in together when the run has finished.
     with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
-        rows, best, written = run_exercise(args, settings, classes, results, stage, wall_start)
+        rows, best, written = run_exercise(args, settings, classes, results, stage, started)
     (results / grid_store.PARTIAL_FILE).unlink(missing_ok=True)
 
     best_rows = [row for row in rows if grid_store.config_key(row) == grid_store.config_key(best)]
     val, test = ([row[name] for row in best_rows] for name in ("val_acc", "test_acc"))
     chosen_on = "validation" if settings.patience is not None else "the held-out test split, as the author chose"
-    if len(best_rows) == 1:  # one run: no SD
-        print(f"best on {chosen_on}: {grid_store.describe(best)}: val {val[0]:.4f}, test {test[0]:.4f}, one run")
-    else:
-        print(f"best on {chosen_on}: {grid_store.describe(best)}: val {mean_sd(val, digits=4)}, "
-              f"test {mean_sd(test, digits=4)} over {len(best_rows)} seeds")
-    print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({time.perf_counter() - wall_start:.0f} s)")
+    spread = (f"val {val[0]:.4f}, test {test[0]:.4f}, one run" if len(best_rows) == 1 else  # one run: no SD
+              f"val {format_accuracy(np.mean(val), sample_sd(val))}, test {format_accuracy(np.mean(test), sample_sd(test))} "
+              f"over {len(best_rows)} seeds")
+    print(f"best on {chosen_on}: {grid_store.describe(best)}: {spread}")
+    print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({time.perf_counter() - started:.0f} s)")
 
 
-def run_exercise(args, settings, classes, results, stage, wall_start):
+def run_exercise(args, settings, classes, results, stage, started):
     """The grid (resumed from `results`), then its outputs into `stage`; returns (rows, best, files written)."""
     if args.protocol == "2016":
         print(f"2016 protocol: the author's grid, {len(configurations(settings.grid))} configurations × "
               f"{settings.seeds} seed(s), {settings.max_epochs} epochs of {settings.steps_per_epoch} batches of "
               f"{settings.batch_size}, {settings.test_per_class} held-out images per class", flush=True)
-    definition = grid_definition(settings, classes)
+    definition, attributes = grid_store.grid_definition(settings, classes), grid_store.grid_attributes(settings)
     configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
-    earlier, source = earlier_trials(args, results, definition, configs, seeds)  # before any long work
-    start = time.perf_counter()
+    earlier, source = trial_runner.earlier_trials(results, definition, configs, seeds, args.reuse)  # before long work
+
+    # 2b. Data, TP1's patches, and the augmented copies (made once, not in every epoch: README, Performance notes)
+    start, size = time.perf_counter(), settings.image_size
     images, labels, _ = read_images(tp2_data.ensure_caltech(args.data_dir, classes), classes, settings)
-    size = settings.image_size
     print(f"read {len(labels)} images ({size}×{size} RGB, {np.bincount(labels).tolist()} per class) "
           f"in {time.perf_counter() - start:.1f} s", flush=True)
-    written = []
-    if settings.patch_experiment_seeds:
-        start = time.perf_counter()
-        print(f"TP1's patches vs the whole image: {settings.patch_experiment_seeds} seed(s)", flush=True)
-        patches = patch_experiment(images, labels, settings, args.seed)
-        written.append(write_csv(stage / "tp1_patches_vs_whole.csv", patches.drop(columns="test_accuracies")))
-        print(patches[["arm", "test_accuracy_mean", "test_accuracy_sd"]].to_string(index=False)
-              + f"\n({time.perf_counter() - start:.0f} s)", flush=True)
-    pool = None
-    if any(dict(settings.grid)["augmentation"]):
-        start = time.perf_counter()
-        copies = copies_needed(settings, len(split_indices(labels, args.seed, settings)["train"]))
-        print(f"augmenting: {copies} copies of every image", flush=True)
-        pool = augmented_copies(images, copies, args.seed, images_key(images, settings.augmentation),
-                                recipe=settings.augmentation)
-        print(f"augmented copies: {copies} per image in {time.perf_counter() - start:.1f} s", flush=True)
+    written = [patch_experiment(images, labels, settings, args.seed, stage)] if settings.patch_experiment_seeds else []
+    pool = augmented_pool(images, settings, args.seed, len(split_indices(labels, args.seed, settings)["train"]))
 
+    # 2b. Training: every (configuration, seed), saved as it ends; then the table's numbers
     rows = trial_runner.run_grid(
-        run_trial, configs, seeds, earlier,
-        lambda rows: grid_store.save_partial(results, rows, definition, **grid_attributes(settings)),
+        run_trial, configs, seeds, earlier, lambda rows: grid_store.save_partial(results, rows, definition, **attributes),
         images, labels, pool, settings, jobs=args.jobs, dask=args.dask, source=source)
-    grid_store.save(stage, rows, definition, **grid_attributes(settings))  # the CSV always from these rows
+    grid_store.save(stage, rows, definition, **attributes)  # the CSV always from these rows
     summary = grid_summary(rows)
-    written += [stage / grid_store.GRID_FILE, stage / grid_store.GRID_CSV,
-                write_csv(stage / "grid_summary.csv", summary)]
+    written += [stage / grid_store.GRID_FILE, stage / grid_store.GRID_CSV, write_csv(stage / "grid_summary.csv", summary)]
 
+    # 2c. The best configuration retrained, saved with model.save(".h5"), measured and drawn (Figure 2)
     best = summary[list(grid_store.FACTORS)].head(1).to_dict("records")[0]  # plain Python values
-    model, split, _ = train_model(best, args.seed, images, labels, pool, settings)  # the model itself, for 2c
+    model, split, _ = train_model(best, args.seed, images, labels, pool, settings)
     written.append(save_model_h5(model, stage / "model_best.h5"))
-    facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], grid_attributes(settings))
-    facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=keras.__version__,
+    facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], attributes)
+    facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=load_keras().__version__,
                  optimizer=settings.optimizer)
-    written += [write_json(stage / "h5_facts.json", facts), write_figure2(
-        model, stage, final=results, title=f"Figure 2: the best model ({grid_store.describe(best)}, {args.protocol} protocol)")]
+    title = f"Figure 2: the best model ({grid_store.describe(best)}, {args.protocol} protocol)"
+    written += [write_json(stage / "h5_facts.json", facts), hdf5_model.write_figure2(model, stage, results, title)]
     # A rerun resumes: say how many trials this run trained, so its wall time is read for what it is.
     trained = len(rows) - len(trial_runner.wanted_rows(earlier, configs, seeds))
     run_choices = dict(seed=args.seed, quick=args.quick, classes=list(classes), jobs=args.jobs, dask=args.dask,
                        trials=len(rows), trials_trained_in_this_run=trained)
-    written.append(write_run_info(stage, SCRIPT, time.perf_counter() - wall_start,
+    written.append(write_run_info(stage, SCRIPT, time.perf_counter() - started,
                                   dict(dataclasses.asdict(settings), **run_choices)))
     return rows, best, written
 

@@ -30,19 +30,16 @@ import math
 import time
 from dataclasses import asdict, dataclass, replace
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from minisom import MiniSom
 
 from tp2.cli import (UserError, add_protocol_option, add_results_dir_option, check_seed, chosen_results_dir, make_parser,
                      positive_int, protocol_folder, run, warn)
+from tp2.figures import eta_squared_figure
 from tp2.grid_store import ACTIVATIONS, FACTORS, GRID_FILE, describe, ranked, read_trials, summarise
+from tp2.report.format import accuracy
 from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
-from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
+from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
 from tp2.stats import ANOVA_TYPE, factorial_anova
 
@@ -184,6 +181,8 @@ def default_som_size(rows):
 def train_som(data, iterations, settings):
     """PCA-initialised SOM; neighbourhood radius shrinks from half the map side to 1 neuron,
     learning rate from settings.learning_rate to 0, so the last iterations only fine-tune."""
+    from minisom import MiniSom
+
     rows, cols = settings.som_size
     som = MiniSom(
         rows, cols, data.shape[1], sigma=max(1.0, max(rows, cols) / 2),
@@ -230,6 +229,7 @@ def figure1(som, ticks):
     r = som["correlations"]
     names = ["accuracy", *sorted(r, key=lambda n: -abs(r[n]) if np.isfinite(r[n]) else 1)]
     rows = math.ceil((len(names) + 1) / 3)
+    plt = pyplot()
     fig, axes = plt.subplots(rows, 3, figsize=(4.2 * 3, 3.6 * rows))
     for k, ax in enumerate(axes.flat):
         ax.set_xticks([]), ax.set_yticks([])
@@ -281,52 +281,7 @@ def group_means(trials, settings):
     }
 
 
-def importance_figure(table, settings, interactions_shown=10):
-    """Horizontal bars of eta²: every main effect, the largest interactions, the residual."""
-    interactions = table[table["kind"] == "interaction"]
-    rest = interactions.iloc[interactions_shown:]
-    rows = pd.concat([table[table["kind"] == "main"], interactions.head(interactions_shown),
-                      table[table["kind"] == "residual"]])
-    labels, values = list(rows["term"]), list(rows["eta_sq"])
-    colours = [
-        "grey" if kind == "residual" else ("tab:blue" if p < settings.alpha else "lightsteelblue")
-        for kind, p in zip(rows["kind"], rows["p_value"])
-    ]
-    if len(rest):
-        labels.append(f"{len(rest)} other interactions")
-        values.append(rest["eta_sq"].sum())
-        colours.append("whitesmoke")
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.5))
-    positions = np.arange(len(labels))[::-1]
-    ax.barh(positions, values, color=colours, edgecolor="black", linewidth=0.5)
-    ax.set_yticks(positions, labels=labels)
-    for y, value in zip(positions, values):
-        ax.text(value, y, f" {value:.2g}", va="center", fontsize=8)
-    ax.set_xlabel("eta² (share of the variance of test accuracy, log scale)")
-    positive = [v for v in values if v > 0]
-    if positive:  # a log axis shows the small effects beside the large ones
-        ax.set_xscale("log")
-        ax.set_xlim(min(positive) / 2, max(positive) * 3)
-    from matplotlib.patches import Patch
-
-    ax.legend(handles=[Patch(facecolor="tab:blue", edgecolor="black", label=f"p < {settings.alpha}"),
-                       Patch(facecolor="lightsteelblue", edgecolor="black", label=f"p ≥ {settings.alpha}"),
-                       Patch(facecolor="grey", edgecolor="black", label="residual"),
-                       Patch(facecolor="whitesmoke", edgecolor="black", label="other interactions, summed")],
-              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    ax.set_title("Hyperparameter importance (factorial ANOVA, type II)")
-    fig.tight_layout()
-    return fig
-
-
 # --- Main ----------------------------------------------------------------------------------
-
-
-def mean_and_sd(config, name):
-    """'0.9895 ± 0.0073', or the mean alone for a single seed."""
-    sd = config[f"{name}_sd"]
-    return f"{config[f'{name}_mean']:.4f}" + (f" ± {sd:.4f}" if np.isfinite(sd) else "")
-
 
 
 SCRIPT = "som_analysis"
@@ -372,7 +327,7 @@ def analyse(args, settings, grid_path, stage, results, start):
         warn("one seed per configuration; the ANOVA cannot separate noise from higher-order interactions")
     if table is not None:
         written += [write_csv(stage / "hparam_importance.csv", table),
-                    save_figure(stage / "figure_hparam_importance.png", importance_figure(table, settings))]
+                    save_figure(stage / "figure_hparam_importance.png", eta_squared_figure(table, settings.alpha))]
 
     # Full precision for the prose (the CSVs keep 6 significant digits).
     written.append(write_json(stage / FACTS, {
@@ -391,7 +346,9 @@ def analyse(args, settings, grid_path, stage, results, start):
     chosen_on = "validation" if settings.encoding != "2016" else "held-out test (the author's only held-out split)"
     print(f"\nTable 3: {len(best)} configuration(s) share the best mean {chosen_on} accuracy over {seeds_text}:")
     for _, config in best.iterrows():
-        print(f"  {describe(config)}: validation {mean_and_sd(config, 'val_acc')}, test {mean_and_sd(config, 'test_acc')}")
+        val, test = (accuracy(config[f"{name}_mean"], config[f"{name}_sd"] if config["seeds"] > 1 else None)
+                     for name in ("val_acc", "test_acc"))
+        print(f"  {describe(config)}: validation {val}, test {test}")
     print(f"SOM: quantization error {som['quantization_error']:.4f} (half the iterations: "
           f"{som['half_quantization_error']:.4f}), topographic error {som['topographic_error']:.4f}")
     for note in notes:

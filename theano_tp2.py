@@ -34,7 +34,7 @@ The outputs are moved into the results folder together when the run ends: a run 
 fails or is interrupted leaves the folder as it was.
 """
 
-from tp2.cli import exit_on_ctrl_c_while_importing, fail
+from tp2.cli import exit_on_ctrl_c_while_importing
 
 exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
@@ -43,24 +43,17 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-
-try:
-    import pytensor
-    import pytensor.tensor as T
-
-    from tp2.pytensor_setup import COMPILE_MODE, FLOATX  # float32, C backend, g++ flags (README, Performance notes)
-except ValueError as error:  # PyTensor checks PYTENSOR_FLAGS and its compile folder as it loads
-    fail(f"PyTensor cannot start: {error}; fix or unset PYTENSOR_FLAGS (or ~/.pytensorrc)")
 from threadpoolctl import threadpool_limits
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
                      check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
-from tp2.data import DEFAULT_CLASSES, ensure_caltech, load_image_classes, rescale_and_pad_2016
-from tp2.report.format import mean_sd
+from tp2.data import DEFAULT_CLASSES, feature_facts, load_caltech_vectors
+from tp2.figures import mean_sd_curves_figure
+from tp2.report.format import accuracy as format_accuracy
 from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
-from tp2.splits import stratified_split
-from tp2.stats import sample_sd
+from tp2.splits import shuffled_split, standardised_stratified_split
+from tp2.stats import mean_and_sd, sample_sd
 
 SCRIPT = "theano_tp2"
 # The four experiments of Table 1, in the report's order. `batch_size=None` is full-batch
@@ -110,8 +103,8 @@ class Settings:
     """NumPy dtype the images are stored in before training (None: floats in [0, 1])."""
     standardise: bool = True
     """Standardise every pixel with the training split's mean and SD."""
-    dtype: str = FLOATX
-    """Float type of the compiled graph and its inputs."""
+    dtype: str = "float32"
+    """Float type of the compiled graph and its inputs; float32 as PyTensor's floatX (README, Performance notes)."""
     init: str = "tutorial"
     """Initial weights: "tutorial" (zeros; Glorot uniform for a hidden layer) or "normal" (N(0, 1))."""
     loss_form: str = "logit"
@@ -221,9 +214,23 @@ def repetition_seeds(settings, seed):
 
 def compile_algebra():
     """The tutorial's exercise: f(a, b) = a**2 + b**2 + 2*a*b for two vectors."""
+    import pytensor  # imported where the graph is built, so that --help answers without loading PyTensor
+    import pytensor.tensor as T
+
+    from tp2.pytensor_setup import COMPILE_MODE  # float32, C backend, g++ flags (README, Performance notes)
+
     a, b = T.vector("a"), T.vector("b")
-    out = a**2 + b**2 + 2 * a * b
-    return pytensor.function([a, b], out, mode=COMPILE_MODE)
+    return pytensor.function([a, b], a**2 + b**2 + 2 * a * b, mode=COMPILE_MODE)
+
+
+def algebra_example():
+    """1a: compile the tutorial's exercise and print it on two small vectors."""
+    from tp2.pytensor_setup import FLOATX
+
+    algebra = compile_algebra()
+    sample_a, sample_b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
+    print(f"1a: a**2 + b**2 + 2*a*b for a={sample_a.tolist()}, b={sample_b.tolist()}: "
+          f"{algebra(sample_a, sample_b).tolist()}")
 
 
 # --- The models: logistic regression, optionally with one hidden layer ------------------
@@ -247,16 +254,15 @@ def initial_parameters(settings, n_features, hidden, rng):
             "b1": np.zeros(units, dtype), "w": np.zeros(units, dtype), "b": np.zeros((), dtype)}
 
 
-def squared_norm(weights):
-    """The tutorial's (weights ** 2).sum() as a dot product: one BLAS call (README, Performance notes)."""
-    flat = weights.ravel()
-    return T.dot(flat, flat)
-
-
 def build_model(settings, n_features, hidden, learning_rate, with_xent=False):
     """Compile train_step(x, y) -> cost (one gradient step on the shared parameters; with
     `with_xent`, [cost, mean cross-entropy]) and predict(x) -> 0/1 labels.
     Returns (params dict of shared variables, train_step, predict)."""
+    import pytensor  # imported where the graph is built, so that --help answers without loading PyTensor
+    import pytensor.tensor as T
+
+    from tp2.pytensor_setup import COMPILE_MODE  # float32, C backend, g++ flags (README, Performance notes)
+
     dtype = settings.dtype
     placeholder = initial_parameters(replace(settings, init="tutorial"), n_features, hidden, np.random.default_rng(0))
     params = {name: pytensor.shared(value.astype(dtype), name=name) for name, value in placeholder.items()}
@@ -274,8 +280,9 @@ def build_model(settings, n_features, hidden, learning_rate, with_xent=False):
     else:  # as the tutorial and the author wrote it; PyTensor rewrites log(sigmoid) stably, as Theano did
         p_1 = 1 / (1 + T.exp(-z))
         xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
-    l2 = sum(squared_norm(params[name]) for name in ("w", "w1") if name in params)
-    cost = xent.mean() + settings.l2_weight * l2
+    # The tutorial's (w ** 2).sum() as a dot product: one BLAS call (README, Performance notes).
+    flat_weights = [params[name].ravel() for name in ("w", "w1") if name in params]
+    cost = xent.mean() + settings.l2_weight * sum(T.dot(flat, flat) for flat in flat_weights)
     shared = list(params.values())
     grads = T.grad(cost, shared)
     rate = np.asarray(learning_rate, dtype=dtype)
@@ -373,61 +380,13 @@ def random_check(settings, seed):
 
 def random_check_frame(settings, rows):
     """random_check.csv: one row, the errors' mean and SD over the repetitions."""
-    row = {"check": "random_labels", **settings.random_check}
-    for key in ("train_error", "test_error"):
-        values = [r[key] for r in rows]
-        row[f"{key}_mean"], row[f"{key}_sd"] = float(np.mean(values)), sample_sd(values)
-    return pd.DataFrame([dict(row, repetitions=len(rows))])
+    return pd.DataFrame([{"check": "random_labels", **settings.random_check,
+                          **mean_and_sd(rows, ("train_error", "test_error")), "repetitions": len(rows)}])
 
 
-# --- Table 1, data: Caltech101 airplanes vs Motorbikes -------------------------------------
-
-
-def load_dataset(settings, data_dir):
-    """Images as float vectors in [0, 1] (n, size * size [* 3]) and labels 0/1 (index of the class).
-
-    The 2016 recipe stores the rescaled, padded [0, 1] floats in an array of `storage_dtype`
-    (loadImages.py's np.byte): the cast truncates, so every pixel but an exact 1.0 becomes 0.
-    """
-    classes = settings.classes
-    root = ensure_caltech(data_dir, classes)
-    if settings.resize == "rescale-pad":
-        images, labels, _ = load_image_classes(root, classes, size=settings.image_size, mode=settings.color,
-                                               decoder=rescale_and_pad_2016, reader=f"loadImages.py {settings.color}")
-    else:
-        images, labels, _ = load_image_classes(root, classes, size=settings.image_size, mode=settings.color)
-        images = images / np.asarray(255, settings.dtype)
-    if min(np.bincount(labels, minlength=2)) < 2:
-        raise UserError(f"each class needs at least 2 readable images for a train/test split in {root}")
-    if settings.storage_dtype is not None:
-        images = images.astype(settings.storage_dtype)  # float -> int8 truncates toward 0, as the assignment did
-    x = images.reshape(len(images), -1).astype(settings.dtype)
-    return x, labels.astype(settings.dtype)
-
-
-def split_for_repetition(settings, x, y, seed):
-    """The stratified train/test split of `seed`, standardised per pixel with the training split's
-    mean and SD; returns (train_x, train_y, test_x, test_y)."""
-    fractions = (1 - settings.test_fraction, settings.test_fraction)
-    train_idx, test_idx = stratified_split(y.astype(int), fractions, seed)
-    if not settings.standardise:
-        return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
-    mean = x[train_idx].mean(axis=0)
-    sd = x[train_idx].std(axis=0) + np.asarray(1e-3, settings.dtype)
-    return (x[train_idx] - mean) / sd, y[train_idx], (x[test_idx] - mean) / sd, y[test_idx]
-
-
-def shuffled_split(settings, x, y, rng):
-    """dataPartition.py: shuffle every index with `rng`; the first round(N * test_fraction) are the test split,
-    the others (in their original order) the training split."""
-    order = np.arange(len(y))
-    rng.shuffle(order)
-    test_idx = order[: round(len(y) * settings.test_fraction)]
-    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
-    return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
-
-
-# --- Table 1, training: every experiment on every repetition's split ------------------------
+# --- Table 1, data and training ----------------------------------------------------------------
+# The data: Caltech101 airplanes vs Motorbikes as float vectors (tp2/data.py, load_caltech_vectors),
+# split afresh for every repetition (tp2/splits.py); every experiment trains on every repetition's split.
 
 
 def run_table1(settings, x, y, seed):
@@ -435,8 +394,7 @@ def run_table1(settings, x, y, seed):
     models = {name: build_model(settings, x.shape[1], spec["hidden"], spec["learning_rate"],
                                 with_xent="stop_change" in spec)  # compiled once
               for name, spec in settings.experiments.items()}
-    results = {name: [] for name in settings.experiments}
-    curves = {name: [] for name in settings.experiments}
+    results, curves = {name: [] for name in settings.experiments}, {name: [] for name in settings.experiments}
     with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
         for rep, rep_seed in enumerate(repetition_seeds(settings, seed)):
             run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves)
@@ -454,7 +412,7 @@ def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves)
     if settings.split == "shuffle":
         train_x, train_y, test_x, test_y = shuffled_split(settings, x, y, shared_rng)
     else:
-        train_x, train_y, test_x, test_y = split_for_repetition(settings, x, y, rep_seed)
+        train_x, train_y, test_x, test_y = standardised_stratified_split(settings, x, y, rep_seed)
     for name, spec in settings.experiments.items():
         params, train_step, predict = models[name]
         rng = shared_rng if shared_rng is not None else np.random.default_rng([seed, rep, 2])
@@ -486,17 +444,9 @@ def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves)
 def table1_frame(results, ddof=1):
     """table1.csv: per experiment, the mean and SD (`ddof`) of train and test accuracy and
     training time; under the 2016 protocol also the whole-split train accuracy and the steps."""
-    sd = sample_sd if ddof == 1 else (lambda values: float(np.std(values, ddof=ddof)))
-    rows = []
-    for name, reps in results.items():
-        row = {"experiment": name}
-        for key in ("train_acc", "train_acc_split", "test_acc", "time_s", "steps"):
-            if key in reps[0]:
-                values = [r[key] for r in reps]
-                row[f"{key}_mean"], row[f"{key}_sd"] = float(np.mean(values)), sd(values)
-        row["repetitions"] = len(reps)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    keys = ("train_acc", "train_acc_split", "test_acc", "time_s", "steps")
+    return pd.DataFrame([{"experiment": name, **mean_and_sd(reps, keys, ddof), "repetitions": len(reps)}
+                         for name, reps in results.items()])
 
 
 def ablation_frame(settings, data_dir, seed, main_table):
@@ -505,7 +455,7 @@ def ablation_frame(settings, data_dir, seed, main_table):
     for ablation, change in ABLATIONS_2016.items():
         print(f"ablation: {ablation}", flush=True)
         changed = replace(settings, **change)
-        x, y = load_dataset(changed, data_dir)
+        x, y = load_caltech_vectors(changed, data_dir)
         results, _ = run_table1(changed, x, y, seed)
         frames.append(table1_frame(results, changed.sd_ddof).assign(ablation=ablation))
     frame = pd.concat(frames, ignore_index=True)
@@ -516,50 +466,28 @@ def ablation_frame(settings, data_dir, seed, main_table):
 
 
 def curves_figure(settings, curves):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.4))
-    for axis, (name, losses) in zip(axes, curves.items()):
-        runs = np.full((len(losses), max(map(len, losses))), np.nan)  # runs that stopped early end in NaN
-        for row, values in zip(runs, losses):
-            row[: len(values)] = values
-        steps = np.arange(1, runs.shape[1] + 1)
-        mean, sd = np.nanmean(runs, axis=0), np.nanstd(runs, axis=0)
-        axis.plot(steps, mean, color="C0")
-        axis.fill_between(steps, mean - sd, mean + sd, color="C0", alpha=0.25, linewidth=0)
-        spec = settings.experiments[name]
-        axis.set_title(spec["title"], fontsize=10)
-        axis.set_xlabel("gradient step (full batch)" if spec["batch_size"] is None else
-                        f"step ({spec['batch_size']} samples)" if "stop_change" in spec else "epoch")
-        axis.set_yscale("log")
-        axis.grid(True, alpha=0.3)
-    axes[0].set_ylabel("training loss (cross-entropy + L2)")
-    figure.suptitle(f"Training loss, mean ± SD over {len(runs)} repetitions", fontsize=11)
-    figure.tight_layout()
-    return figure
+    """figure_table1_curves.png: every model's training loss per epoch or step, mean ± SD."""
+    specs = [settings.experiments[name] for name in curves]
+    return mean_sd_curves_figure(
+        list(curves.values()), titles=[spec["title"] for spec in specs],
+        xlabels=["gradient step (full batch)" if spec["batch_size"] is None else
+                 f"step ({spec['batch_size']} samples)" if "stop_change" in spec else "epoch" for spec in specs],
+        ylabel="training loss (cross-entropy + L2)", log_y=True,
+        suptitle=f"Training loss, mean ± SD over {settings.repetitions} repetitions")
 
 
 # --- Main ----------------------------------------------------------------------------------
 
 
-def feature_facts(settings, x, y):
-    """What the storage dtype leaves of the features: their share of non-zeros, per class."""
-    return {"features": int(x.shape[1]), "storage_dtype": settings.storage_dtype,
-            "nonzero_share": float(np.mean(x != 0)),
-            "nonzero_share_by_class": {c: float(np.mean(x[y == i] != 0)) for i, c in enumerate(settings.classes)},
-            "mean": float(x.mean())}
-
-
 def main(argv=None):
     args = parse_args(argv)
     settings = settings_from(args)
+    from tp2.pytensor_setup import FLOATX  # loads PyTensor before the folder is locked (a bad PYTENSOR_FLAGS: one line)
+
     started = time.perf_counter()
     results = results_dir(protocol_folder(chosen_results_dir(args), settings.protocol))
     with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
-        x, y = load_dataset(settings, args.data_dir)
+        x, y = load_caltech_vectors(settings, args.data_dir)
         print(f"{settings.protocol} protocol; data: {len(y)} images, {x.shape[1]} features "
               f"({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(settings.classes))})")
         algebra_example()
@@ -576,24 +504,17 @@ def main(argv=None):
         if settings.protocol == "2016":
             ablations = ablation_frame(settings, args.data_dir, args.seed, table)
             written.append(write_csv(stage / "table1_ablations.csv", ablations))
-            written.append(write_json(stage / "features.json", feature_facts(settings, x, y)))
+            written.append(write_json(stage / "features.json",
+                                      feature_facts(x, y, settings.classes, settings.storage_dtype)))
         run_settings = dict(asdict(settings), seed=args.seed, quick=args.quick, floatX=FLOATX)
         written.append(write_run_info(stage, SCRIPT, time.perf_counter() - started, run_settings))
 
-    print(f"\nTable 1, test accuracy (%), mean ± SD over {settings.repetitions} repetitions:")
-    for name, reps in table_results.items():
-        print(f"  {name:<25} {mean_sd([r['test_acc'] for r in reps], 100, 2)}")
-    print(f"1b, random labels: test error {mean_sd([r['test_error'] for r in rows], 100, 1)} % "
-          "(expected about 50 %)")
+    print(f"\nTable 1, test accuracy, mean ± SD over {settings.repetitions} repetitions:")
+    for row in table.itertuples():
+        print(f"  {row.experiment:<25} {format_accuracy(row.test_acc_mean, row.test_acc_sd)}")
+    errors = [r["test_error"] for r in rows]
+    print(f"1b, random labels: test error {format_accuracy(np.mean(errors), sample_sd(errors))} (expected about 0.5)")
     print(f"wrote {', '.join(path.name for path in written)} to {results}/ in {time.perf_counter() - started:.1f} s")
-
-
-def algebra_example():
-    """1a: compile the tutorial's exercise and print it on two small vectors."""
-    algebra = compile_algebra()
-    sample_a, sample_b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
-    print(f"1a: a**2 + b**2 + 2*a*b for a={sample_a.tolist()}, b={sample_b.tolist()}: "
-          f"{algebra(sample_a, sample_b).tolist()}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def trial(config, split, labels, epochs, seed, images=None, decode_paths=None):
     trains one epoch on them, as flow_from_directory made the report's trials do.
     """
     import keras_imageTools
-    from tp2 import grid_store, trial_runner
+    from tp2 import grid_store, image_folder, trial_runner
     from tp2.keras_setup import keras
 
     keras.backend.clear_session()
@@ -64,7 +64,8 @@ def trial(config, split, labels, epochs, seed, images=None, decode_paths=None):
         model.fit(images[split["train"]], y_train, epochs=epochs,
                   validation_data=(images[split["val"]], y_val), **fit)
     else:
-        decode = lambda files: np.stack([keras_imageTools.decode(p) for p in files])  # noqa: E731
+        size = keras_imageTools.FULL.image_size
+        decode = lambda files: np.stack([image_folder.decode(p, size) for p in files])  # noqa: E731
         for _ in range(epochs):
             decode_start = time.perf_counter()
             x_train, x_val = decode(decode_paths[split["train"]]), decode(decode_paths[split["val"]])
@@ -76,7 +77,7 @@ def trial(config, split, labels, epochs, seed, images=None, decode_paths=None):
 def measure(data_dir, repeats=3, epochs=EPOCHS, configs=CONFIGS):
     import keras_imageTools
     from benchmarks import ratio_row
-    from tp2 import data as tp2_data
+    from tp2 import data as tp2_data, trial_runner
     from tp2.keras_setup import reuse_compilations
 
     classes = tuple(tp2_data.DEFAULT_CLASSES)
@@ -100,7 +101,7 @@ def measure(data_dir, repeats=3, epochs=EPOCHS, configs=CONFIGS):
                 times[arm].append(float(np.median(runs)))
                 if arm == "decoded":
                     decoding.append(decode_seconds)
-                accuracy[arm] = keras_imageTools.accuracy(model, x_test, y_test)
+                accuracy[arm] = trial_runner.accuracy(model, x_test, y_test)
                 weights[arm] = model.get_weights()
             ratios.append(times["decoded"][-1] / times["cached"][-1])
         same = all(np.allclose(a, b, atol=1e-5) for a, b in zip(weights["cached"], weights["decoded"]))

@@ -49,10 +49,11 @@ def square_gemm_flops_per_second(size=SQUARE_SIZE, trials=GEMM_TRIALS, seed=0):
 def measure(data_dir, repeats=3):
     import keras_mnist
     from benchmarks import ratio_row
+    from tp2.data import load_mnist_splits
     from tp2.keras_setup import keras
 
     settings = keras_mnist.FULL
-    splits = keras_mnist.load_splits(data_dir, split_seed=0, settings=settings)
+    splits = load_mnist_splits(data_dir, split_seed=0, settings=settings)
     one_hot = lambda labels: keras.utils.to_categorical(labels, keras_mnist.NUM_CLASSES)
     x_train, y_train = splits["x_train"], one_hot(splits["y_train"])
     validation = (splits["x_val"], one_hot(splits["y_val"]))

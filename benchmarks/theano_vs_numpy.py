@@ -5,7 +5,8 @@ For every experiment of `theano_tp2.FULL.experiments` the ratio is
     PyTensor training wall time / NumPy training wall time
 
 on the same data and with the same work: the airplanes vs Motorbikes training split of
-repetition 0 (seed 0, from `theano_tp2.load_dataset` and `split_for_repetition`), the same
+repetition 0 (seed 0, from `tp2.data.load_caltech_vectors` and
+`tp2.splits.standardised_stratified_split`), the same
 starting parameters and minibatch orders as `theano_tp2.run_table1` draws for that
 repetition, the full-run number of epochs (steps for full batch), float32 throughout.
 Both sides run through `theano_tp2.train`, so the loop, the shuffled copies and the
@@ -101,10 +102,12 @@ def numpy_step(params, x, y, activation, rate, l2_weight):
 
 def load_split(data_dir):
     """The training split of Table 1's repetition 0 (standardised float32 images, 0/1 labels)."""
-    from theano_tp2 import FULL, load_dataset, split_for_repetition
+    from theano_tp2 import FULL
+    from tp2.data import load_caltech_vectors
+    from tp2.splits import standardised_stratified_split
 
-    x, y = load_dataset(FULL, data_dir)
-    train_x, train_y, _, _ = split_for_repetition(FULL, x, y, SEED + REPETITION)
+    x, y = load_caltech_vectors(FULL, data_dir)
+    train_x, train_y, _, _ = standardised_stratified_split(FULL, x, y, SEED + REPETITION)
     return train_x, train_y
 
 
@@ -132,9 +135,10 @@ def run_pytensor(model, initial, x, y, spec, orders):
 def run_numpy(initial, x, y, spec, orders):
     """Train the NumPy model from `initial`; returns (final parameters, seconds)."""
     import theano_tp2
+    from tp2.pytensor_setup import FLOATX
 
-    params = {name: np.array(value, dtype=theano_tp2.FLOATX) for name, value in initial.items()}
-    rate = np.asarray(spec["learning_rate"], dtype=theano_tp2.FLOATX)
+    params = {name: np.array(value, dtype=FLOATX) for name, value in initial.items()}
+    rate = np.asarray(spec["learning_rate"], dtype=FLOATX)
     step = lambda bx, by: numpy_step(params, bx, by, spec["hidden"], rate, theano_tp2.FULL.l2_weight)  # noqa: E731
     with np.errstate(over="ignore"):  # exp(-z) overflows to inf for z < -88: sigmoid 0, as intended
         _, seconds = theano_tp2.train(step, x, y, spec["batch_size"], orders)

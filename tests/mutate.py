@@ -65,7 +65,7 @@ T_COUNTS = "tests/test_split_class_counts.py"
 MUTANTS = (
     # --- The test split only reports (revised protocol) -------------------------------------
     Mutant(
-        "theano-standardise-with-test", "theano_tp2.py",
+        "theano-standardise-with-test", "tp2/splits.py",
         "    mean = x[train_idx].mean(axis=0)\n"
         "    sd = x[train_idx].std(axis=0) + np.asarray(1e-3, settings.dtype)\n",
         "    mean = x.mean(axis=0)  # every image, the test split included\n"
@@ -80,7 +80,7 @@ MUTANTS = (
         "revised protocol: keras_mnist's validation_data is the held-out 1/6 of the training images, "
         "never the test set"),
     Mutant(
-        "mnist-load-splits-validate-on-test", "keras_mnist.py",
+        "mnist-load-splits-validate-on-test", "tp2/data.py",
         '    x_val, y_val = (x_test, y_test) if settings.validation == "test" else '
         '(x_train[val_index], y_train[val_index])\n',
         "    x_val, y_val = (x_test, y_test)\n",
@@ -146,7 +146,7 @@ MUTANTS = (
         (f"{T_2016}::test_the_2016_split_is_dataPartition_and_minibatch_train_accuracy_is_the_last_minibatchs",),
         "2016 Table 1: a minibatch model's reported train accuracy is the last minibatch's, as the author's was"),
     Mutant(
-        "theano-2016-train-split-reordered", "theano_tp2.py",
+        "theano-2016-train-split-reordered", "tp2/splits.py",
         "    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)\n",
         "    train_idx = order[len(test_idx):]\n",
         (f"{T_2016}::test_the_2016_split_is_dataPartition_and_minibatch_train_accuracy_is_the_last_minibatchs",),
@@ -198,7 +198,7 @@ MUTANTS = (
         ("tests/test_data.py::test_stratified_split_is_disjoint_complete_stratified_and_seeded",),
         "splits are stratified (tp2/splits.py): every class keeps its share in every part"),
     Mutant(
-        "theano-split-not-stratified", "theano_tp2.py",
+        "theano-split-not-stratified", "tp2/splits.py",
         "    train_idx, test_idx = stratified_split(y.astype(int), fractions, seed)\n",
         "    train_idx, test_idx = stratified_split(np.zeros(len(y), int), fractions, seed)\n",
         (f"{T_COUNTS}::test_table1_train_and_test_parts_keep_the_class_shares",),
@@ -236,7 +236,7 @@ MUTANTS = (
         (f"{T_2016}::test_the_2016_settings_are_the_authors",),
         "2016 Table 1: SDs as the author computed them, NumPy's np.std (ddof 0)"),
     Mutant(
-        "theano-table1-ignores-ddof", "theano_tp2.py",
+        "theano-table1-ignores-ddof", "tp2/stats.py",
         "    sd = sample_sd if ddof == 1 else (lambda values: float(np.std(values, ddof=ddof)))\n",
         "    sd = sample_sd\n",
         (f"{T_2016}::test_the_2016_split_is_dataPartition_and_minibatch_train_accuracy_is_the_last_minibatchs",),
@@ -306,7 +306,7 @@ MUTANTS = (
         (f"{T_KIT}::test_rows_survive_the_h5_file_and_another_grid_is_refused",),
         "a grid file of another definition (settings, --epochs, --classes, --quick) is refused, not resumed"),
     Mutant(
-        "grid-definition-drops-max-epochs", "keras_imageTools.py",
+        "grid-definition-drops-max-epochs", "tp2/grid_store.py",
         '"learning_rate", "max_epochs", "patience",',
         '"learning_rate", "patience",',
         (f"{T_KIT}::test_the_grid_definition_is_the_one_stored_in_the_committed_grid_file",),
@@ -336,6 +336,12 @@ MUTANTS = (
         "            pass  # no flock: runs share the folder\n",
         (f"{T_LOCKS}::test_second_run_into_a_locked_folder[make_report.py-args2]",),
         "one run per results folder: a second run stops with one line naming the holder"),
+    Mutant(
+        "grid-shares-its-folder", "tp2/results.py",
+        "            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)\n",
+        "            pass  # no flock: runs share the folder\n",
+        (f"{T_KIT}::test_a_second_grid_run_into_the_same_folder_is_refused_and_no_row_is_lost",),
+        "two grid runs into one folder: the second is refused and the first loses no row"),
     Mutant(
         "umask-chmod-removed", "tp2/results.py",
         "        os.chmod(temp, 0o666 & ~current_umask())\n",

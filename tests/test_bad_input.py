@@ -135,7 +135,7 @@ def test_keras_backend_that_cannot_train(backend, fragments, results, mnist_dir)
 
 
 def test_keras_backend_checked_before_keras_is_imported():
-    """The check works where the scripts use it: `from tp2.keras_setup import keras` at module level."""
+    """The check also guards `from tp2.keras_setup import keras` at module level (tp2/tp1_in_keras.py imports it so)."""
     result = subprocess.run([sys.executable, "-c", "from tp2.keras_setup import keras"], cwd=ROOT,
                             capture_output=True, text=True, env=dict(os.environ, KERAS_BACKEND="numpy"))
     assert_clean_error(result, "KERAS_BACKEND=numpy")

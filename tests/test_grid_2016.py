@@ -14,6 +14,7 @@ from test_keras_imageTools import class_folders
 import keras_imageTools as kit
 import som_analysis
 from tp2 import grid_store
+from tp2.augmentation import stream_batches
 
 # His loops: augmentationv, nhidv, nhid2v, dropoutv, actfuncv.
 AUTHORS_LEVELS = {"augmentation": {0, 1}, "n1": {16, 32, 64, 128, 256, 512}, "n2": {0, 32, 64, 128, 256},
@@ -71,7 +72,7 @@ def test_stream_batches_are_full_and_each_pass_uses_every_training_image_once_wi
     pool = (100 * np.arange(copies)[:, None] + np.arange(n)[None, :]).astype(np.uint16)[..., None, None, None]
     index = np.array([0, 2, 3, 5, 7, 8, 9])  # 1, 4 and 6 are held out
     labels = np.arange(n) % 2
-    stream = kit.stream_batches(pool, index, labels, seed=0, batch_size=4)
+    stream = stream_batches(pool, index, labels, seed=0, batch_size=4)
     seen = []
     for _ in range(7):  # 28 samples = 4 passes over 7 images
         images, batch_labels = next(stream)

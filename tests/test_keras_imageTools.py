@@ -18,6 +18,7 @@ from conftest import ROOT, assert_clean_error, run_script, run_quick
 
 import keras_imageTools as kit
 from tp2 import grid_store, hdf5_model, trial_runner
+from tp2.augmentation import augmentation_layers, augmented_copies, images_key
 from tp2.cli import UserError
 from tp2.report import grid as grid_report
 from tp2.results import write_csv
@@ -74,7 +75,7 @@ def test_the_grid_is_the_reports_full_factorial():
 
 def test_the_grid_definition_is_the_one_stored_in_the_committed_grid_file():
     """Another definition would make a resumed full run refuse the committed grid_search.h5."""
-    definition = kit.grid_definition(kit.FULL, ("airplanes", "Motorbikes"))
+    definition = grid_store.grid_definition(kit.FULL, ("airplanes", "Motorbikes"))
     assert json.dumps(definition) == (
         '{"factors": {"augmentation": [0, 1], "n1": [16, 32, 64, 128], "n2": [0, 16, 32, 64, 128], '
         '"dropout": [0.0, 0.1, 0.2], "activation": ["sigmoid", "relu"]}, "classes": ["airplanes", "Motorbikes"], '
@@ -112,7 +113,7 @@ def test_training_loss_is_cross_entropy_with_label_smoothing():
 def test_augmentation_changes_images_only_in_training():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 64, 64, 3)).astype("float32")
-    augment = kit.augmentation_layers(seed=0)
+    augment = augmentation_layers(seed=0, recipe=kit.FULL.augmentation)
     inference = keras.ops.convert_to_numpy(augment(images, training=False))
     training = keras.ops.convert_to_numpy(augment(images, training=True))
     assert np.array_equal(inference, images)
@@ -122,10 +123,10 @@ def test_augmentation_changes_images_only_in_training():
 
 def test_augmented_copies_differ_from_each_other_and_are_cached(small_images):
     images = np.repeat(np.repeat(small_images[0][:6], 1, axis=0), 1, axis=0)
-    pool = kit.augmented_copies(images, copies=2, seed=3, key="test-pool")
+    pool = augmented_copies(images, copies=2, seed=3, key="test-pool", recipe=kit.FULL.augmentation)
     assert pool.shape == (2, *images.shape) and pool.dtype == np.uint8
     assert not np.array_equal(pool[0], pool[1]) and not np.array_equal(pool[0], images)
-    assert np.array_equal(kit.augmented_copies(images, copies=2, seed=3, key="test-pool"), pool)
+    assert np.array_equal(augmented_copies(images, copies=2, seed=3, key="test-pool", recipe=kit.FULL.augmentation), pool)
 
 
 def test_split_is_stratified_70_10_20_and_disjoint(small_images):
@@ -148,9 +149,9 @@ def test_one_predict_scores_each_split_as_separate_predicts_do(small_images):
     model = kit.build_model(dict(CONFIG, activation="sigmoid"), seed=3, settings=replace(kit.FULL, image_size=images.shape[1]))
     split = kit.split_indices(labels, seed=2)
     split["test"] = split["test"][:-1]  # unequal, odd-sized parts: a wrong boundary shows
-    together = kit.split_accuracies(model, images, labels, split, names=("train", "val", "test"))
+    together = trial_runner.split_accuracies(model, images, labels, split, names=("train", "val", "test"))
     for name in ("train", "val", "test"):
-        assert together[name] == kit.accuracy(model, images[split[name]], labels[split[name]])
+        assert together[name] == trial_runner.accuracy(model, images[split[name]], labels[split[name]])
     assert len(set(together.values())) > 1  # an untrained model scores the parts differently
 
 
@@ -161,7 +162,8 @@ def test_one_predict_scores_each_split_as_separate_predicts_do(small_images):
 def test_a_reused_model_trains_exactly_as_a_new_one(small_images, augmentation):
     images, labels = small_images
     config = dict(CONFIG, augmentation=augmentation, dropout=0.2)
-    pool = kit.augmented_copies(images, 2, 0, kit.images_key(images)) if augmentation else None
+    recipe = kit.FULL.augmentation
+    pool = augmented_copies(images, 2, 0, images_key(images, recipe), recipe) if augmentation else None
 
     def state(model):
         return [np.array(v.value) for v in model.variables + model.optimizer.variables]
@@ -192,7 +194,7 @@ def test_summary_ranks_on_validation_and_never_on_test():
 def test_rows_survive_the_h5_file_and_another_grid_is_refused(tmp_path):
     definition = {"factors": {factor: list(levels) for factor, levels in kit.QUICK.grid}, "max_epochs": 3}
     rows = [dict(CONFIG, seed=s, val_acc=0.5 + s / 10, test_acc=0.25, epochs=3, train_time_s=1.5) for s in (0, 1)]
-    grid_store.write(tmp_path / "grid_search.h5", rows, definition, **kit.grid_attributes(kit.QUICK))
+    grid_store.write(tmp_path / "grid_search.h5", rows, definition, **grid_store.grid_attributes(kit.QUICK))
     assert grid_store.read_rows(tmp_path / "grid_search.h5", definition) == rows
     trials, attrs = read_trials(tmp_path / "grid_search.h5")
     assert trials.dtype == grid_store.TRIAL_DTYPE and json.loads(attrs["grid"]) == definition
@@ -242,6 +244,25 @@ def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, t
     csv = pd.read_csv(results / "grid_search.csv")
     assert len(csv) == 8 and list(csv.columns) == list(grid_store.TRIAL_DTYPE.names)
     assert not (results / grid_store.PARTIAL_FILE).exists()
+
+
+def test_a_second_grid_run_into_the_same_folder_is_refused_and_no_row_is_lost(small_data, tmp_path):
+    results = tmp_path / "results"
+    first = start_grid(small_data, results)
+    for line in first.stdout:  # the first run holds the folder and has trials on disk
+        if line.startswith("trial 2/"):
+            break
+    second = run_script("keras_imageTools.py", "--quick", "--seeds", "2", "--epochs", "2", "--data-dir", small_data,
+                        "--results-dir", results, env={"TP2_OFFLINE": "1"})
+    assert_clean_error(second, f"results folder {results} is in use by keras_imageTools", f"pid {first.pid}",
+                       "--results-dir")
+    output, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, output[-3000:]
+    trials, _ = read_trials(results / "grid_search.h5")
+    pairs = {(grid_store.config_key(r), r["seed"]) for r in grid_store.array_to_rows(trials)}
+    assert len(trials) == 8 and pairs == {(grid_store.config_key(c), s)
+                                          for c in kit.configurations(kit.QUICK.grid) for s in (0, 1)}
+    assert len(pd.read_csv(results / "grid_search.csv")) == 8
 
 
 def test_a_finished_grid_is_retrained_unless_reused_and_its_csv_is_rewritten_from_the_h5(small_data, tmp_path):
@@ -364,8 +385,8 @@ def test_plain_load_model_keeps_the_weights_but_not_the_adam_state(small_images,
 
 def test_figure2_falls_back_to_dot_source_without_graphviz(tmp_path, monkeypatch, capsys):
     model = kit.build_model(CONFIG, seed=0)
-    monkeypatch.setattr(kit.shutil, "which", lambda name: None)
-    written = kit.write_figure2(model, tmp_path)
+    monkeypatch.setattr(hdf5_model.shutil, "which", lambda name: None)
+    written = hdf5_model.write_figure2(model, tmp_path)
     assert written == tmp_path / "figure2_model.dot"
     assert "digraph" in written.read_text() and "dense" in written.read_text()
     assert "dot -Tpng" in capsys.readouterr().out
@@ -420,7 +441,7 @@ def test_report_writes_the_grid_summary_and_the_h5_answer_from_the_quick_run(qui
     files = grid_report.markdown_files(results)
     assert set(files) == {"grid_summary.md", "h5_answer.md"}
     table = files["grid_summary.md"]
-    assert table.startswith("# Grid search: airplanes vs Motorbikes (best 10 on validation)\n\n| augmented")
+    assert table.startswith("# Grid search: airplanes vs Motorbikes (best 10 on validation)\n\n| augmentation")
     assert table.count("\n| ") == 1 + len(kit.configurations(kit.QUICK.grid))  # header and one row each
     facts = json.loads((results / "h5_facts.json").read_text())
     assert facts["input_size"] == 64 * 64 * 3 and facts["keras_version"] == keras.__version__
@@ -430,22 +451,22 @@ def test_report_writes_the_grid_summary_and_the_h5_answer_from_the_quick_run(qui
     assert text.startswith("## Exercise 2b — TP1's functions with Keras primitives, and patches vs the whole image\n")
     patches = pd.read_csv(results / "tp1_patches_vs_whole.csv").set_index("arm")["test_accuracy_mean"]
     gap = patches["whole image"] - patches["patches"]  # one seed in --quick: no spread to judge it by
-    assert f"Whole image minus patches: {gap:+.3f}, one seed, so no spread to judge it against." in text
+    assert f"Whole image minus patches: {gap:+.4f}, one seed, so no spread to judge it against." in text
     assert "\n## Exercise 2c — what HDF5 gives\n" in text
     assert "The 2016 model file was 150 MB; this run's best model file is" in text
     assert "figure2_model.png)" in text or "written as `figure2_model.dot`" in text
 
 
 def test_report_grid_summary_uses_the_exact_accuracies_of_the_runs_seeds(tmp_path):
-    # 0.98749999... is 0.987 to three digits but 0.9875 (-> 0.988) in the 6-digit CSV.
-    tests = (0.97875, 0.99, 0.99375)
+    # The mean 0.12344990... is 0.1234 to four digits, but 0.12345 (-> 0.1235) in the 6-digit CSV.
+    tests = (0.1134499, 0.1234499, 0.1334499)
     rows = [dict(CONFIG, seed=s, val_acc=0.9, test_acc=t, epochs=3, train_time_s=1.0) for s, t in enumerate(tests)]
     rows.append(dict(CONFIG, seed=3, val_acc=0.1, test_acc=0.1, epochs=3, train_time_s=1.0))  # another run's seed
     grid_store.save(tmp_path, rows, {"factors": {}})
     write_csv(tmp_path / "grid_summary.csv", kit.grid_summary(rows[:3]))
     (tmp_path / "run_keras_imageTools.json").write_text(json.dumps({"settings": {"seed": 0, "seeds": 3}}))
     table = grid_report.markdown_files(tmp_path)["grid_summary.md"]
-    assert f"| {np.mean(tests):.3f} ± " in table and "| 0.987 ± 0.008 " in table and "| 3 " in table
+    assert f"| {np.mean(tests):.4f} ± " in table and "| 0.1234 ± 0.0100 " in table and "| 3 " in table
 
 
 def test_report_without_the_run_says_what_to_run(tmp_path):
@@ -462,6 +483,13 @@ def test_help_lists_the_options():
     for option in ("--data-dir", "--results-dir", "--classes", "--seeds", "--seed", "--epochs", "--jobs",
                    "--dask", "--quick"):
         assert option in result.stdout
+
+
+def test_a_bad_keras_backend_is_one_line_before_the_results_folder_is_made(tmp_path):
+    result = run_script("keras_imageTools.py", "--quick", "--data-dir", tmp_path / "data", "--results-dir",
+                        tmp_path / "results", env={"KERAS_BACKEND": "numpy", "TP2_OFFLINE": "1"})
+    assert_clean_error(result, "KERAS_BACKEND=numpy cannot train")
+    assert not (tmp_path / "results").exists()
 
 
 def test_cache_vs_decode_benchmark_reports_ratios_at_equal_accuracy(real_data_dir):

@@ -12,6 +12,7 @@ import pytest
 from conftest import assert_clean_error, run_script, run_quick
 
 import keras_mnist
+from tp2.data import load_mnist_splits
 from tp2.report import table2
 from tp2.results import write_csv, write_json
 
@@ -110,7 +111,7 @@ def test_markdown_table_has_mean_sd_and_says_how_data_were_split(tmp_path):
 
 @pytest.fixture(scope="module")
 def splits(real_data_dir):
-    return keras_mnist.load_splits(real_data_dir, split_seed=0)
+    return load_mnist_splits(real_data_dir, split_seed=0, settings=keras_mnist.FULL)
 
 
 def test_validation_is_held_out_from_training_and_disjoint_from_test(splits):
@@ -141,7 +142,7 @@ def test_25pct_experiment_trains_on_a_stratified_quarter(splits):
 
 
 def test_same_seed_gives_identical_numbers(real_data_dir):
-    small = keras_mnist.load_splits(real_data_dir, split_seed=0, settings=replace(keras_mnist.FULL, train_size=2000))
+    small = load_mnist_splits(real_data_dir, split_seed=0, settings=replace(keras_mnist.FULL, train_size=2000))
     for part in ("x_val", "y_val", "x_test", "y_test"):
         small[part] = small[part][:2000]
     one_epoch = replace(keras_mnist.FULL, epochs=1)

@@ -9,7 +9,7 @@ import keras_imageTools as kit
 import keras_mnist
 import theano_tp2
 from tp2 import trial_runner
-from tp2.splits import stratified_split
+from tp2.splits import standardised_stratified_split, stratified_split
 
 
 def test_the_per_pixel_standardiser_sees_only_the_training_split():
@@ -17,11 +17,11 @@ def test_the_per_pixel_standardiser_sees_only_the_training_split():
     x = rng.random((60, 9)).astype("float32")
     y = np.repeat([0.0, 1.0], 30).astype("float32")
     settings = theano_tp2.FULL
-    train_x, _, test_x, _ = theano_tp2.split_for_repetition(settings, x, y, seed=4)
+    train_x, _, test_x, _ = standardised_stratified_split(settings, x, y, seed=4)
     _, test_idx = stratified_split(y.astype(int), (1 - settings.test_fraction, settings.test_fraction), 4)
     planted = x.copy()
     planted[test_idx] = 1e6  # a standardiser that looked at the test split would move everything
-    train_again, _, test_again, _ = theano_tp2.split_for_repetition(settings, planted, y, seed=4)
+    train_again, _, test_again, _ = standardised_stratified_split(settings, planted, y, seed=4)
     np.testing.assert_array_equal(train_x, train_again)
     assert np.all(test_again > 1e3)  # the test images are only transformed, with the training statistics
 

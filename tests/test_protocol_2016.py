@@ -10,9 +10,11 @@ import pytest
 from conftest import assert_clean_error, run_script
 
 import keras_mnist
+from tp2.data import load_mnist_splits
 import theano_tp2
 from tp2 import data
 from tp2.report import table1 as table1_report
+from tp2.splits import shuffled_split
 
 SCRIPTS = ("theano_tp2.py", "keras_mnist.py", "keras_imageTools.py", "som_analysis.py")
 
@@ -94,7 +96,7 @@ def test_the_2016_split_is_dataPartition_and_minibatch_train_accuracy_is_the_las
     # dataPartition.py by hand: shuffle 0..36 with the seed, the first round(37 * 0.2) = 7 are the test split.
     order = np.arange(37)
     np.random.RandomState(750).shuffle(order)
-    train_x, train_y, test_x, test_y = theano_tp2.shuffled_split(settings, x, y, np.random.RandomState(750))
+    train_x, train_y, test_x, test_y = shuffled_split(settings, x, y, np.random.RandomState(750))
     assert np.array_equal(test_x, x[order[:7]]) and np.array_equal(train_x, x[np.sort(order[7:])])
     results, _ = theano_tp2.run_table1(settings, x, y, seed=0)
     (result,) = results["minibatch"]
@@ -150,9 +152,9 @@ def test_report_puts_report_rerun_and_revised_side_by_side(quick_2016, tmp_path)
     batch = rerun.loc["batch"]
     # the rerun's distance from the report's 95.56, in units of the rerun's SD, computed here by hand
     distance = (100 * batch["test_acc_mean"] - 95.56) / (100 * batch["test_acc_sd"])
-    row = next(line for line in text.splitlines() if line.startswith("| batch ") and "95.56 (SD: 0.94)" in line)
-    assert f"{100 * batch['test_acc_mean']:.2f} (SD: {100 * batch['test_acc_sd']:.2f})" in row
-    assert f"{distance:+.1f}" in row and "90.00 (SD: 1.00)" in row
+    row = next(line for line in text.splitlines() if line.startswith("| batch ") and "0.9556 ± 0.0094" in line)
+    assert f"{batch['test_acc_mean']:.4f} ± {batch['test_acc_sd']:.4f}" in row
+    assert f"{distance:+.1f}" in row and "0.9000 ± 0.0100" in row
     differences = "\n".join(table1_report.differences(folder))
     for ablation in theano_tp2.ABLATIONS_2016:
         assert f"| {ablation} " in differences
@@ -166,7 +168,7 @@ def test_the_2016_mnist_settings_train_on_everything_and_validate_on_test(real_d
     s = keras_mnist.PROTOCOL_2016
     assert (s.validation, s.subset, s.rmsprop_epsilon, s.epochs, s.batch_size) == ("test", "random", 1e-8, 20, 128)
     assert s.experiments == keras_mnist.FULL.experiments  # the same variants in both protocols
-    splits = keras_mnist.load_splits(real_data_dir, 0, s)
+    splits = load_mnist_splits(real_data_dir, 0, s)
     assert len(splits["y_train"]) == 60_000 and len(splits["val_index"]) == 0
     assert np.array_equal(splits["x_val"], splits["x_test"]) and np.array_equal(splits["y_val"], splits["y_test"])
 

@@ -3,7 +3,7 @@
 import json
 
 import pandas as pd
-from conftest import run_script
+from conftest import ROOT, run_script
 
 
 def write_fake_results(folder):
@@ -42,7 +42,7 @@ def test_report_puts_2016_numbers_beside_ours_and_judges_the_spread(tmp_path):
     completed = run_script("make_report.py", "--results-dir", results)
     assert completed.returncode == 0, completed.stderr
     report = (results / "REPORT.md").read_text()
-    assert "95.56 (SD: 0.94)" in report and "97.50 (SD: 0.50)" in report  # Table 1, 2016 and now
+    assert "0.9556 ± 0.0094" in report and "0.9750 ± 0.0050" in report  # Table 1, 2016 and now
     assert "0.9670" in report and "0.9660 ± 0.0010" in report  # Table 2, i_25pct_data
     table1_sentence = next(line for line in report.splitlines() if line.startswith("Over 10 repetitions"))
     # minibatch: 94.81 ± 1.04 then, 94.81 ± 0.60 now: within; batch: 95.56 ± 0.94 then, 97.50 ± 0.50 now: beyond
@@ -52,6 +52,26 @@ def test_report_puts_2016_numbers_beside_ours_and_judges_the_spread(tmp_path):
     assert "Beyond one SD of the original: i_25pct_data, iii_sigmoid" in table2_sentence
     assert "`table3.csv` is not in the results folder yet: run `make som`" in report
     assert "python theano_tp2.py" in report and "2.0" in report
+
+
+def test_every_quantity_has_one_format_in_every_file(tmp_path):
+    """Made from the committed results: accuracies are fractions with 4 decimals and mean ± SD, sizes in
+    B/kB/MB, grid levels spelled one way (augmentation yes/no, n2 'none')."""
+    import re
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results", results)
+    completed = run_script("make_report.py", "--results-dir", results)
+    assert completed.returncode == 0, completed.stderr
+    for path in sorted(results.rglob("*.md")):
+        text = path.read_text()
+        assert "(SD:" not in text, path
+        assert not re.findall(r"\b[01]\.\d{3} ± |± 0\.\d{3}\b", text), (path, re.findall(r".{20}\b[01]\.\d{3} ± .{8}", text))
+        assert not re.findall(r"\d{4,} B\b|\d[\d,]{2,} bytes\b", text), path
+        assert "configuration(s)" not in text, path
+        for row in re.findall(r"^\| *(?:\d+ *\| *)?(0|1|yes|no) *\| *\d+ *\| *(\S+) *\|", text, flags=re.M):
+            assert row[0] in ("yes", "no") and row[1] != "-", (path, row)
 
 
 def test_report_on_an_empty_folder_says_what_to_run(tmp_path):

@@ -209,7 +209,7 @@ def test_table3_ties_share_a_rank_and_the_section_places_the_figures(tmp_path):
     som_analysis.main(["--results-dir", str(tmp_path), "--quick", "--iterations", "200"])
     table3 = som_report.markdown_files(tmp_path)["table3.md"]
     assert "tie share a rank" in table3
-    ranks = [line.split("|")[1].strip() for line in table3.splitlines() if line.startswith("| ") and "Rank" not in line]
+    ranks = [line.split("|")[1].strip() for line in table3.splitlines() if line.startswith("| ") and "rank" not in line]
     assert ranks == ["1", "1", "1", "1", "5"]
 
     lines = som_report.section(tmp_path)

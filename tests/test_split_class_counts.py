@@ -10,7 +10,9 @@ import pytest
 
 import keras_imageTools as kit
 import keras_mnist
+from tp2.data import load_mnist, load_mnist_splits
 import theano_tp2
+from tp2.splits import standardised_stratified_split
 
 CALTECH = np.repeat([0, 1], [798, 800])  # Motorbikes, airplanes
 
@@ -25,7 +27,7 @@ def assert_shares(labels, part, fraction):
 def test_table1_train_and_test_parts_keep_the_class_shares(seed):
     x = np.arange(len(CALTECH), dtype=float)[:, None]  # each image's feature is its own index
     settings = theano_tp2.FULL
-    train_x, _, test_x, _ = theano_tp2.split_for_repetition(replace_standardise(settings), x, CALTECH.astype(float), seed)
+    train_x, _, test_x, _ = standardised_stratified_split(replace_standardise(settings), x, CALTECH.astype(float), seed)
     train, test = train_x[:, 0].astype(int), test_x[:, 0].astype(int)
     assert_shares(CALTECH, train, 0.8)
     assert_shares(CALTECH, test, 0.2)
@@ -39,8 +41,8 @@ def replace_standardise(settings):
 
 
 def test_mnist_training_and_validation_parts_keep_the_class_shares(real_data_dir):
-    splits = keras_mnist.load_splits(real_data_dir, split_seed=0, settings=keras_mnist.FULL)
-    (_, y_train), _ = keras_mnist.load_mnist(real_data_dir)
+    splits = load_mnist_splits(real_data_dir, split_seed=0, settings=keras_mnist.FULL)
+    (_, y_train), _ = load_mnist(real_data_dir)
     assert_shares(y_train, splits["train_index"], 5 / 6)
     assert_shares(y_train, splits["val_index"], 1 / 6)
     quarter_x, quarter_y = keras_mnist.training_part(splits, 0.25, seed=3)

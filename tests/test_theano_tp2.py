@@ -14,6 +14,7 @@ from conftest import assert_clean_error, run_script, run_quick
 import theano_tp2
 from benchmarks import theano_vs_numpy
 from theano_tp2 import FULL, QUICK
+from tp2.data import load_caltech_vectors
 from tp2.report import table1 as table1_report
 
 TABLE1_COLUMNS = ["experiment", "train_acc_mean", "train_acc_sd", "test_acc_mean", "test_acc_sd",
@@ -136,7 +137,7 @@ def test_quick_run_writes_table1_with_the_four_experiments(quick_run):
     assert table[ACCURACY_COLUMNS].apply(lambda c: c.between(0, 1)).all().all()
     assert (table["time_s_mean"] > 0).all()
     markdown = table1_report.markdown_files(quick_run)["table1.md"]
-    assert markdown.count("(SD:") >= 3 * len(QUICK.experiments)
+    assert markdown.count(" ± ") >= 3 * len(QUICK.experiments)
     for spec in QUICK.experiments.values():
         assert f"| {spec['title']} " in markdown
 
@@ -147,7 +148,7 @@ def test_quick_run_writes_the_random_check(quick_run):
     assert 0.35 <= check.loc[0, "test_error_mean"] <= 0.65
     assert check.loc[0, "steps"] == QUICK.random_check["steps"]
     assert check.loc[0, "repetitions"] == QUICK.repetitions
-    assert "(SD:" in table1_report.markdown_files(quick_run)["random_check.md"]
+    assert " ± " in table1_report.markdown_files(quick_run)["random_check.md"]
 
 
 def test_quick_run_writes_the_figure_and_run_info(quick_run):
@@ -173,7 +174,7 @@ def test_quick_run_ends_with_a_summary_of_its_numbers_and_files(quick_run_and_ou
     table = pd.read_csv(results / "table1.csv")
     summary = output[output.index("Table 1, test accuracy"):]
     for row in table.itertuples():
-        assert f"{row.experiment} " in summary and f"{100 * row.test_acc_mean:.2f} ± " in summary
+        assert f"{row.experiment} " in summary and f"{row.test_acc_mean:.4f} ± {row.test_acc_sd:.4f}" in summary
     assert "random labels: test error" in summary
     for name in ("table1.csv", "random_check.csv", "figure_table1_curves.png", "run_theano_tp2.json"):
         assert name in summary
@@ -230,7 +231,7 @@ def test_pytensor_setup_compiles_float32_c_code_with_vector_math():
 
 
 def test_same_seed_gives_identical_accuracies_and_another_seed_does_not(real_data_dir):
-    x, y = theano_tp2.load_dataset(FULL, real_data_dir)
+    x, y = load_caltech_vectors(FULL, real_data_dir)
     experiments = theano_tp2.with_epochs(FULL.experiments, batch=20, minibatch=2, minibatch_hidden_sigmoid=2,
                                          minibatch_hidden_relu=2)
     settings = replace(FULL, repetitions=1, experiments=experiments)
@@ -317,7 +318,7 @@ def test_report_markdown_is_built_from_the_csv_and_the_run_settings(quick_run):
     files = table1_report.markdown_files(quick_run)
     assert set(files) == {"table1.md", "random_check.md"}
     table = files["table1.md"]
-    assert "Mean (SD) over 2 repetitions, each on its own stratified 80/20 train/test split" in table
+    assert "Mean ± SD over 2 repetitions, each on its own stratified 80/20 train/test split" in table
     assert "- Batch: full batch, learning rate 0.1, 300 steps" in table
     assert "- Minibatch + ReLU hidden layer: minibatch 32, hidden layer 100 relu, learning rate 0.02, 10 epochs" in table
     check = files["random_check.md"]
@@ -330,7 +331,7 @@ def test_report_copes_with_a_folder_holding_only_table1_csv(quick_run, tmp_path)
     (tmp_path / "run_theano_tp2.json").write_text(json.dumps({"command": "python theano_tp2.py"}))
     assert table1_report.markdown_files(tmp_path) == {}
     text = "\n".join(table1_report.section(tmp_path))
-    assert "Over 2 repetitions" in text and "95.56 (SD: 0.94)" in text
+    assert "Over 2 repetitions" in text and "0.9556 ± 0.0094" in text
     assert "figure_table1_curves.png not produced yet" in text
     assert "Sanity check" not in text
     (tmp_path / "run_theano_tp2.json").unlink()

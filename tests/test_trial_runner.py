@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tp2 import trial_runner
+from tp2.cli import format_eta
 from tp2.keras_setup import keras
 
 CONFIGS = [{"augmentation": 0, "n1": n1, "n2": 0, "dropout": 0.0, "activation": "relu"} for n1 in (16, 32)]
@@ -23,7 +24,7 @@ def test_only_missing_pairs_run_with_the_seeds_of_a_configuration_together():
 
 @pytest.mark.parametrize("seconds, text", [(0, "0m00s"), (65.4, "1m05s"), (3599, "59m59s"), (3720, "1h02m")])
 def test_eta_reads_minutes_then_hours(seconds, text):
-    assert trial_runner.format_eta(seconds) == text
+    assert format_eta(seconds) == text
 
 
 def test_a_resumed_grid_runs_the_rest_saves_after_each_trial_and_returns_the_wanted_rows(capsys):

@@ -202,3 +202,9 @@ def write_failure(error):
 def interactive():
     """True when stdout is a terminal (Keras progress bars), False in logs and CI."""
     return sys.stdout.isatty() and not os.environ.get("CI")
+
+
+def format_eta(seconds):
+    """'4m05s', or '1h02m' from an hour on: the ETA of a progress line."""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tp2.cli import UserError, warn
+from tp2.splits import stratified_split, stratified_subset
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_HASH = "sha256:731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -181,6 +182,43 @@ def load_mnist(data_dir=None):
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
+def mnist_pixels(images):
+    """uint8 (n, 28, 28) → float32 (n, 784) in [0, 1], as in the original example."""
+    return images.reshape(len(images), 28 * 28).astype("float32") / 255.0
+
+
+def load_mnist_splits(data_dir, split_seed, settings):
+    """keras_mnist.py's data: train / validation from the 60,000 training images (stratified), test = the
+    official 10,000.
+
+    Returns a dict of arrays (x_* float32 (n, 784), y_* int labels) plus `train_index`
+    and `val_index`, the positions of both parts in the official training set.
+    `settings` (keras_mnist.Settings) gives `validation`, `validation_fraction` and `train_size`;
+    `settings.train_size` keeps a stratified subset of the training part (for --quick).
+    With `validation="test"` (the 2016 protocol) all 60,000 images train, the validation
+    data is the test set and `val_index` is empty.
+    """
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
+    if settings.validation == "test":
+        train_index, val_index = np.arange(len(y_train)), np.array([], dtype=int)
+    else:
+        fractions = (1 - settings.validation_fraction, settings.validation_fraction)
+        train_index, val_index = stratified_split(y_train, fractions, split_seed)
+    if settings.train_size is not None and settings.train_size < len(train_index):
+        keep = stratified_subset(y_train[train_index], settings.train_size / len(train_index), split_seed)
+        train_index = train_index[keep]
+    x_val, y_val = (x_test, y_test) if settings.validation == "test" else (x_train[val_index], y_train[val_index])
+    if len(train_index) == 0 or len(x_val) == 0:
+        raise UserError(f"the MNIST file in {data_dir or 'the data folder'} has too few images for a training and a "
+                        "validation split; use the full mnist.npz")
+    return {
+        "x_train": mnist_pixels(x_train[train_index]), "y_train": y_train[train_index],
+        "x_val": mnist_pixels(x_val), "y_val": y_val,
+        "x_test": mnist_pixels(x_test), "y_test": y_test,
+        "train_index": train_index, "val_index": val_index,
+    }
+
+
 def check_mnist_part(path, part, images, labels):
     """UserError unless `images` is (n, 28, 28) uint8 and `labels` n digits 0-9 of an integer type."""
     fix = "delete it to download it again"
@@ -330,6 +368,39 @@ def save_cache(path, images, labels, paths, skipped):
     except OSError as error:
         warn(f"could not write image cache {path}: {error}")
 
+
+
+def load_caltech_vectors(settings, data_dir):
+    """Two Caltech101 classes as float vectors in [0, 1] (n, size * size [* 3]) and labels 0/1 (the
+    index of the class), read as `settings` says (Exercise 1's: classes, image_size, color, resize,
+    storage_dtype, dtype).
+
+    The 2016 recipe stores the rescaled, padded [0, 1] floats in an array of `storage_dtype`
+    (loadImages.py's np.byte): the cast truncates, so every pixel but an exact 1.0 becomes 0.
+    """
+    classes = settings.classes
+    root = ensure_caltech(data_dir, classes)
+    if settings.resize == "rescale-pad":
+        images, labels, _ = load_image_classes(root, classes, size=settings.image_size, mode=settings.color,
+                                               decoder=rescale_and_pad_2016, reader=f"loadImages.py {settings.color}")
+    else:
+        images, labels, _ = load_image_classes(root, classes, size=settings.image_size, mode=settings.color)
+        images = images / np.asarray(255, settings.dtype)
+    if min(np.bincount(labels, minlength=2)) < 2:
+        raise UserError(f"each class needs at least 2 readable images for a train/test split in {root}")
+    if settings.storage_dtype is not None:
+        images = images.astype(settings.storage_dtype)  # float -> int8 truncates toward 0, as the assignment did
+    x = images.reshape(len(images), -1).astype(settings.dtype)
+    return x, labels.astype(settings.dtype)
+
+
+def feature_facts(x, y, classes, storage_dtype):
+    """What a storage dtype leaves of feature vectors `x` (labels `y`, the index in `classes`): their
+    count, the share of non-zero features overall and per class, and their mean."""
+    return {"features": int(x.shape[1]), "storage_dtype": storage_dtype,
+            "nonzero_share": float(np.mean(x != 0)),
+            "nonzero_share_by_class": {c: float(np.mean(x[y == i] != 0)) for i, c in enumerate(classes)},
+            "mean": float(x.mean())}
 
 
 def main():

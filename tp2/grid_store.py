@@ -2,9 +2,10 @@
 
 Schema: one compound dataset `/trials` with the columns of `TRIAL_DTYPE`, and root
 attributes `grid` (the grid definition as JSON: what a row depends on besides its
-configuration and seed), `versions`, `date` and a few settings for readers. The whole
-file is rewritten through a temporary file after every trial (`save`), so a reader never
-sees half a row, and `grid_search.csv` is regenerated from the same rows each time.
+configuration and seed: `grid_definition`), `versions`, `date` and a few settings for
+readers (`grid_attributes`). The whole file is rewritten through a temporary file after
+every trial (`save`), so a reader never sees half a row, and `grid_search.csv` is
+regenerated from the same rows each time.
 
 Readers: `read_rows` (resuming: refuses another grid definition) and `read_trials`
 (analysis: a validated DataFrame). `summarise` and `ranked` turn trials into one row per
@@ -70,6 +71,28 @@ def describe(config):
     n2 = config["n2"] or "-"
     return (f"aug={config['augmentation']} n1={config['n1']} n2={n2} "
             f"dropout={config['dropout']:.1f} {config['activation']}")
+
+
+# --- The grid definition and the attributes for readers ----------------------------
+
+
+def grid_definition(settings, classes):
+    """What a row depends on besides its (configuration, seed), from keras_imageTools' settings:
+    stored as the `grid` attribute, and resuming requires a match."""
+    same = ("image_size", "split_fractions", "batch_size", "learning_rate", "max_epochs", "patience",
+            "label_smoothing", "reader")
+    if settings.protocol != "revised":  # the whole recipe
+        same += ("protocol", "test_per_class", "split_seed", "optimizer", "epsilon", "input_scale", "steps_per_epoch",
+                 "augmented_copies", "augmentation", "interpolation")
+    return {"factors": dict(settings.grid), "classes": list(classes), **{name: getattr(settings, name) for name in same}}
+
+
+def grid_attributes(settings):
+    """Root attributes of grid_search.h5 for readers, beside the grid definition."""
+    if settings.protocol != "revised":
+        return dict(protocol=settings.protocol, image_size=settings.image_size, test_per_class=settings.test_per_class,
+                    max_epochs=settings.max_epochs)
+    return dict(image_size=settings.image_size, split_fractions=settings.split_fractions, max_epochs=settings.max_epochs)
 
 
 # --- Rows <-> the compound dataset ---------------------------------------------------

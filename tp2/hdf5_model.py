@@ -1,6 +1,8 @@
 """Exercise 2c's machinery: a Keras model in HDF5, read back whole (optimizer state included)
-and measured (`measure` gives the numbers behind h5_answer.md)."""
+and measured (`measure` gives the numbers behind h5_answer.md), and drawn by plot_model
+(`write_figure2`: Figure 2, or its Graphviz source when `dot` is missing)."""
 
+import shutil
 import tempfile
 import time
 import zipfile
@@ -11,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from tp2 import grid_store
-from tp2.keras_setup import keras
+from tp2.keras_setup import load_keras
+from tp2.results import atomic_write, write_text
 
 
 def load_model_h5(path):
@@ -23,7 +26,7 @@ def load_model_h5(path):
     in the file, group `optimizer_weights`: read it with h5py and give it to a rebuilt
     optimizer, in the order of its `weight_names` attribute.
     """
-    model = keras.models.load_model(path)
+    model = load_keras().models.load_model(path)
     with h5py.File(path, "r") as h5:
         if "optimizer_weights" not in h5:
             return model
@@ -93,3 +96,27 @@ def measure(model, model_path, rows, definition, x_test, grid_attributes):
         facts["grid_csv"] = len(pd.DataFrame(rows).to_csv(index=False).encode())
     facts["grid_rows"] = len(rows)
     return facts
+
+
+def model_graph(model, title):
+    """plot_model's graph of `model` with each layer's shapes and activation, titled `title`."""
+    graph = load_keras().utils.model_to_dot(model, show_shapes=True, show_layer_activations=True)
+    graph.set("label", title)
+    graph.set("labelloc", "t")
+    return graph
+
+
+def write_figure2(model, results, final=None, title="Figure 2"):
+    """Figure 2 as PNG; without Graphviz's `dot`, the .dot source and one line on getting the PNG
+    (naming the files in `final`, the folder they end up in)."""
+    png, graph = results / "figure2_model.png", model_graph(model, title)
+    if shutil.which("dot") is not None:
+        try:
+            return atomic_write(png, lambda temp: graph.write(temp, format="png"))
+        except (ImportError, OSError, AssertionError):  # pydot asserts when dot fails
+            pass
+    dot = write_text(results / "figure2_model.dot", graph.to_string())
+    final = final or results
+    print(f"note: Graphviz `dot` not found; wrote {final / dot.name}; install Graphviz and run "
+          f"`dot -Tpng {final / dot.name} -o {final / png.name}` for the PNG", flush=True)
+    return dot

@@ -1,16 +1,24 @@
 """The PyTensor set-up of `theano_tp2.py`: float32, the C backend's compile mode, g++ flags.
 
-Importing this module configures PyTensor for the whole process; the script then writes
-`import pytensor` where Theano's code wrote `import theano`, and compiles every function
-with `mode=COMPILE_MODE`. README ("Performance notes") says why each setting.
+Importing this module loads and configures PyTensor for the whole process; the script imports
+it where it builds its graphs (so that `--help` answers without PyTensor), writes
+`import pytensor` where Theano's code wrote `import theano`, and compiles every function with
+`mode=COMPILE_MODE`. A bad PYTENSOR_FLAGS is a UserError (one 'error:' line, exit 2). README
+("Performance notes") says why each setting.
 """
 
 import logging
 import sys
 import warnings
 
-import pytensor
-from pytensor.compile.mode import Mode
+from tp2.cli import UserError
+
+try:
+    import pytensor
+    import pytensor.tensor  # noqa: F401 (the ops the graphs use load with it)
+    from pytensor.compile.mode import Mode
+except ValueError as error:  # PyTensor checks PYTENSOR_FLAGS and its compile folder as it loads
+    raise UserError(f"PyTensor cannot start: {error}; fix or unset PYTENSOR_FLAGS (or ~/.pytensorrc)") from None
 
 # No system BLAS: PyTensor uses NumPy's (same results), so its warning is noise (README, Performance notes).
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")

@@ -117,9 +117,19 @@ def write_csv(path, frame, float_format="%.6g"):
     return atomic_write(path, lambda temp: frame.to_csv(temp, index=False, float_format=float_format))
 
 
-def save_figure(path, figure, dpi=120):
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display), imported on first use so
+    that --help answers at once."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(path, figure, dpi=120):
+    plt = pyplot()
     atomic_write(path, lambda temp: figure.savefig(temp, dpi=dpi, bbox_inches="tight", format="png"))
     plt.close(figure)
     return path

@@ -1,4 +1,5 @@
-"""Stratified splits from a seed: every class keeps its share in every part."""
+"""Splits from a seed: stratified ones (every class keeps its share in every part), and the 2016
+recipe's shuffled train/test split."""
 
 import numpy as np
 
@@ -43,3 +44,27 @@ def stratified_holdout(labels, per_class, seed):
         test.append(rng.choice(members, per_class, replace=False))
     test = np.sort(np.concatenate(test))
     return np.setdiff1d(np.arange(len(labels)), test), test
+
+
+def standardised_stratified_split(settings, x, y, seed):
+    """The stratified train/test split of `seed` (a `settings.test_fraction` test split), standardised
+    per pixel with the training split's mean and SD unless `settings.standardise` is false;
+    returns (train_x, train_y, test_x, test_y)."""
+    fractions = (1 - settings.test_fraction, settings.test_fraction)
+    train_idx, test_idx = stratified_split(y.astype(int), fractions, seed)
+    if not settings.standardise:
+        return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+    mean = x[train_idx].mean(axis=0)
+    sd = x[train_idx].std(axis=0) + np.asarray(1e-3, settings.dtype)
+    return (x[train_idx] - mean) / sd, y[train_idx], (x[test_idx] - mean) / sd, y[test_idx]
+
+
+def shuffled_split(settings, x, y, rng):
+    """The 2016 split (TP2 dataPartition.py): shuffle every index with `rng`; the first
+    round(N * settings.test_fraction) are the test split, the others (in their original order) the
+    training split. Returns (train_x, train_y, test_x, test_y)."""
+    order = np.arange(len(y))
+    rng.shuffle(order)
+    test_idx = order[: round(len(y) * settings.test_fraction)]
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    return x[train_idx], y[train_idx], x[test_idx], y[test_idx]

@@ -1,4 +1,5 @@
-"""Statistics shared by the scripts and the report: the sample SD and a factorial ANOVA."""
+"""Statistics shared by the scripts and the report: the sample SD, means and SDs of result rows, and a
+factorial ANOVA."""
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,18 @@ def sample_sd(values):
     """The sample standard deviation (ddof 1) of `values`; 0.0 for fewer than two values."""
     values = np.asarray(values, dtype=float)
     return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def mean_and_sd(rows, keys, ddof=1):
+    """{key_mean, key_sd} over `rows` (dicts) for every key of `keys` the rows hold (the first row
+    decides); the SD with `ddof` (1: `sample_sd`)."""
+    sd = sample_sd if ddof == 1 else (lambda values: float(np.std(values, ddof=ddof)))
+    summary = {}
+    for key in keys:
+        if key in rows[0]:
+            values = [row[key] for row in rows]
+            summary[f"{key}_mean"], summary[f"{key}_sd"] = float(np.mean(values)), sd(values)
+    return summary
 
 
 def factorial_anova(trials, factors, response):

@@ -4,8 +4,10 @@ A trial is a function `trial(config, seed, *shared) -> row` (a dict with the gri
 columns); `shared` holds what every trial reads (images, labels, settings). `run_grid`
 trains the (configuration, seed) pairs not yet in the grid file, hands every finished row
 to `save`, prints one progress line per trial with an ETA, and returns the rows the grid
-asked for. Trials of one configuration run one after another so that they can share a
-traced model (`reused_model`). The script passes its own functions in; with joblib or
+asked for; `earlier_trials` reads the rows a rerun resumes from (or keeps, with --reuse).
+Trials of one configuration run one after another so that they can share a traced model
+(`reused_model`); `split_accuracies` scores a trial's binary classifier on its validation
+and test splits with one `predict`. The script passes its own functions in; with joblib or
 Dask they are pickled (by value when the script runs as `__main__`, by cloudpickle).
 """
 
@@ -14,10 +16,10 @@ import time
 
 import numpy as np
 
-from tp2.cli import UserError
+from tp2.cli import UserError, format_eta
 from tp2.data import cache_dir
-from tp2.grid_store import config_key, describe
-from tp2.keras_setup import freeze_imported_objects, keras, reuse_compilations
+from tp2.grid_store import GRID_FILE, PARTIAL_FILE, config_key, describe, read_rows
+from tp2.keras_setup import freeze_imported_objects, load_keras, reuse_compilations
 
 DASK_CONNECT_TIMEOUT_S = 5
 # One XLA thread per worker: two single-threaded trials beat two fighting for two cores (README, Performance notes).
@@ -52,6 +54,23 @@ def reused_model(key, build_fresh):
     return model
 
 
+def correct_predictions(model, x, y):
+    """Whether each image's predicted class (a binary classifier's score > 0.5) is its label, from one batch."""
+    return (model.predict(x, batch_size=len(y), verbose=0)[:, 0] > 0.5) == (y > 0.5)
+
+
+def accuracy(model, x, y):
+    return float(np.mean(correct_predictions(model, x, y)))
+
+
+def split_accuracies(model, images, labels, split, names=("val", "test")):
+    """{name: accuracy} for several splits from one `predict` call (README, Performance notes)."""
+    index = np.concatenate([split[name] for name in names])
+    correct = correct_predictions(model, images[index], labels[index])
+    ends = np.cumsum([len(split[name]) for name in names])
+    return {name: float(np.mean(part)) for name, part in zip(names, np.split(correct, ends[:-1]))}
+
+
 def prepared_trial(trial, config, seed, *shared):
     """`trial(config, seed, *shared)` in a process set up for many trials (also in workers).
 
@@ -61,7 +80,7 @@ def prepared_trial(trial, config, seed, *shared):
     reuse_compilations(cache_dir() / "xla")
     freeze_imported_objects()
     row = trial(config, seed, *shared)
-    keras.backend.clear_session()
+    load_keras().backend.clear_session()
     return row
 
 
@@ -113,16 +132,28 @@ def pairs_to_run(configs, seeds, rows):
     return [(config, seed) for config in configs for seed in seeds if (config_key(config), seed) not in done]
 
 
+def earlier_trials(results, definition, configs, seeds, reuse=False):
+    """(rows to keep, the file they come from): a grid in progress is resumed; a finished
+    grid_search.h5 (an earlier or the committed run) is kept only with `reuse` (--reuse), else retrained."""
+    grid_file, partial = results / GRID_FILE, results / PARTIAL_FILE
+    if reuse:
+        rows = read_rows(grid_file, definition)
+        missing = len(pairs_to_run(configs, seeds, rows))
+        if not rows or missing:
+            raise UserError(f"--reuse needs a finished {grid_file}; it has {missing or 'no'} trials missing. "
+                            "Run without --reuse to train them")
+        return rows, grid_file
+    rows = read_rows(partial, definition)
+    if not rows and grid_file.exists():
+        print(f"a fresh grid: {grid_file} (an earlier or the committed run) is replaced when this grid is complete; "
+              "--reuse keeps it instead", flush=True)
+    return rows, partial
+
+
 def wanted_rows(rows, configs, seeds):
     """The rows of `configs` × `seeds` (a grid file may hold other seeds too)."""
     wanted = {(config_key(config), seed) for config in configs for seed in seeds}
     return [row for row in rows if (config_key(row), row["seed"]) in wanted]
-
-
-def format_eta(seconds):
-    """'4m05s', or '1h02m' from an hour on."""
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def progress_line(row, finished, total, eta_s):

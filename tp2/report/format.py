@@ -21,6 +21,39 @@ def mean_sd(values, scale=1.0, digits=2, style="pm"):
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def accuracy(mean, sd=None):
+    """An accuracy or error rate, always a fraction with 4 decimals: '0.9556 ± 0.0094' (mean ± SD),
+    or '0.9800' for a single number."""
+    return f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
+
+
+def seconds(mean, sd=None):
+    """A time in seconds, always 2 decimals: '6.29 ± 0.17' (mean ± SD), or '6.29'."""
+    return f"{mean:.2f}" if sd is None else f"{mean:.2f} ± {sd:.2f}"
+
+
+def configuration_cells(frame):
+    """A grid configuration's columns, the same in every table: augmentation yes/no, n1, n2 ('none'
+    without a second layer), dropout with 2 decimals, activation."""
+    import pandas as pd
+
+    yes_no = {0: "no", 1: "yes", False: "no", True: "yes", "no": "no", "yes": "yes"}
+    return pd.DataFrame({
+        "augmentation": [yes_no[value] for value in frame["augmentation"]],
+        "n1": [str(int(n)) for n in frame["n1"]],
+        "n2": [str(int(n)) if n else "none" for n in frame["n2"]],
+        "dropout": [f"{d:.2f}" for d in frame["dropout"]],
+        "activation": list(frame["activation"]),
+    })
+
+
+def file_size(size_bytes):
+    """A file size, always in the same units: '9.47 MB', '3.7 kB' or '64 B' (decimal units)."""
+    if size_bytes >= 1e6:
+        return f"{size_bytes / 1e6:.2f} MB"
+    return f"{size_bytes / 1e3:.1f} kB" if size_bytes >= 1e3 else f"{size_bytes} B"
+
+
 def missing_note(name, target):
     """The line REPORT.md shows where a script's output is not there yet."""
     return f"*`{name}` is not in the results folder yet: run `make {target}`.*\n"

@@ -6,10 +6,14 @@ CSVs keep 6 significant digits), `h5_facts.json` (measurements of `model_best.h5
 the grid as HDF5), `model_best.h5` and `figure2_model.png` (or `.dot`).
 """
 
+import re
+
 import pandas as pd
 
 from tp2.grid_store import GRID_FILE, config_key, describe, read_trials
-from tp2.report.format import figure, markdown_table, mean_sd, missing_note, read_csv, read_json
+from tp2.report.format import (accuracy, configuration_cells, figure, file_size, markdown_table, missing_note,
+                               read_csv, read_json)
+from tp2.stats import sample_sd
 from tp2.results import read_run_info
 
 ORIGINAL_H5_SIZE_MB = 150  # the report's model file
@@ -46,7 +50,7 @@ def patches_section(folder):
         return lines + [missing_note("tp1_patches_vs_whole.csv", "images")]
     shown = pd.DataFrame({
         "input": table["arm"],
-        "test accuracy": [f"{m:.3f} ± {sd:.3f}" if pd.notna(sd) else f"{m:.3f}"
+        "test accuracy": [accuracy(m, sd if pd.notna(sd) else None)
                           for m, sd in zip(table["test_accuracy_mean"], table["test_accuracy_sd"])],
         "seeds": table["seeds"].astype(str),
     })
@@ -56,10 +60,10 @@ def patches_section(folder):
     if not spread > 0:
         verdict = "one seed, so no spread to judge it against"
     elif abs(gap) <= spread:
-        verdict = f"within twice the larger SD ({spread:.3f}): similar, as the report said"
+        verdict = f"within twice the larger SD ({spread:.4f}): similar, as the report said"
     else:
-        verdict = f"beyond twice the larger SD ({spread:.3f}): not similar, {'the whole image is' if gap > 0 else 'patches are'} better"
-    return lines + [markdown_table(shown), f"\nWhole image minus patches: {gap:+.3f}, {verdict}.\n"]
+        verdict = f"beyond twice the larger SD ({spread:.4f}): not similar, {'the whole image is' if gap > 0 else 'patches are'} better"
+    return lines + [markdown_table(shown), f"\nWhole image minus patches: {gap:+.4f}, {verdict}.\n"]
 
 
 def section(folder):
@@ -72,7 +76,7 @@ def section(folder):
         if size.exists():
             lines.append(
                 f"The 2016 model file was {ORIGINAL_H5_SIZE_MB} MB; this run's best model file is "
-                f"{size.stat().st_size / 1e6:.2f} MB.\n"
+                f"{file_size(size.stat().st_size)}.\n"
             )
         lines.append(h5_answer(facts).strip() + "\n")
         lines.append("`model_best.h5` and Figure 2 are the first configuration of `grid_summary.csv`: the best mean "
@@ -99,19 +103,12 @@ def summary_markdown(summary, trials, top=SUMMARY_TOP):
     """The best `top` configurations of grid_summary.csv (already best first), mean ± SD over seeds."""
     groups = {key: group for key, group in trials.groupby(trials.apply(config_key, axis=1))}
     shown = [groups[config_key(row)] for row in summary.head(top).to_dict("records")]
-    table = pd.DataFrame(
-        {
-            "augmented": summary["augmentation"].map({0: "no", 1: "yes"}),
-            "n1": summary["n1"].astype(str),
-            "n2": summary["n2"].map(lambda n: str(n) if n else "-"),
-            "dropout": summary["dropout"].map("{:.1f}".format),
-            "activation": summary["activation"],
-            "seeds": summary["seeds"].astype(str),
-            "epochs": summary["epochs_mean"].map("{:.1f}".format),
-        }
-    ).head(top)
-    table.insert(6, "val accuracy", [mean_sd(group["val_acc"], digits=3) for group in shown])
-    table.insert(7, "test accuracy", [mean_sd(group["test_acc"], digits=3) for group in shown])
+    table = configuration_cells(summary.head(top))
+    for name in ("val", "test"):
+        table[f"{name} accuracy"] = [accuracy(group[f"{name}_acc"].mean(), sample_sd(group[f"{name}_acc"]))
+                                     for group in shown]
+    table["seeds"] = summary["seeds"].head(top).astype(str).to_numpy()
+    table["epochs"] = summary["epochs_mean"].head(top).map("{:.1f}".format).to_numpy()
     return markdown_table(table)
 
 
@@ -121,6 +118,8 @@ def summary_markdown(summary, trials, top=SUMMARY_TOP):
 def h5_answer(facts):
     mb = 1e6
     listing = "\n".join(f"    {item}" for item in facts["items"])
+    # h5_facts.json lists the .keras members as 'name (N B)': sizes shown as everywhere else.
+    members = [re.sub(r"\((\d+) B\)$", lambda m: f"({file_size(int(m[1]))})", item) for item in facts["keras_members"]]
     report_params = ORIGINAL_H5_SIZE_MB * mb / 4
     size = facts["image_size"]
     saved = 1 - facts["grid_gzip"] / facts["grid_plain"]
@@ -136,8 +135,8 @@ def h5_answer(facts):
 Measured on this run, for the best configuration ({describe(facts['config'])}), saved with
 `model.save("model_best.h5")` (Keras 3's legacy HDF5 format).
 
-**Size.** `model_best.h5` is {facts['model_size'] / mb:.2f} MB for {facts['params']:,} parameters:
-{facts['weights_bytes'] / mb:.2f} MB of float32 weights plus {facts['optimizer_bytes'] / mb:.2f} MB of {optimizer}
+**Size.** `model_best.h5` is {file_size(facts['model_size'])} for {facts['params']:,} parameters:
+{file_size(facts['weights_bytes'])} of float32 weights plus {file_size(facts['optimizer_bytes'])} of {optimizer}
 state ({slots}) plus the architecture as JSON. Almost all of it is the first
 Dense kernel, {facts['input_size']:,} inputs ({size}×{size}×3) × n1. The size grows as inputs × n1 × 4 bytes ×
 (1 + optimizer slots), which is why the report's file could reach {ORIGINAL_H5_SIZE_MB} MB: {ORIGINAL_H5_SIZE_MB} MB is about
@@ -169,14 +168,14 @@ the rest of the file; it equals the model's own weights: {facts['kernel_matches'
 plus the optimizer state) {facts['load_s'] * 1e3:.0f} ms (median of 3); the loaded model gives the same predictions on the
 test split: {facts['same_predictions']}.
 
-**The grid matrix.** The {facts['grid_rows']} trials as one compound dataset: {facts['grid_plain']:,} bytes
-plain, {facts['grid_gzip']:,} bytes with gzip (`compression="gzip"`), {facts['grid_csv']:,} bytes as CSV.
+**The grid matrix.** The {facts['grid_rows']} trials as one compound dataset: {file_size(facts['grid_plain'])}
+plain, {file_size(facts['grid_gzip'])} with gzip (`compression="gzip"`), {file_size(facts['grid_csv'])} as CSV.
 HDF5 keeps the column types (u1, i4, f8, S7), lets a reader take one column or a slice of rows,
 and stores the grid definition, library versions and date as attributes next to the data.
 {gzip_sentence}
 
-**Keras 3's `.keras` format.** The same model as `.keras` is {facts['keras_size'] / mb:.2f} MB, a zip
-archive holding: {'; '.join(facts['keras_members'])}. The weights inside are again HDF5
+**Keras 3's `.keras` format.** The same model as `.keras` is {file_size(facts['keras_size'])}, a zip
+archive holding: {'; '.join(members)}. The weights inside are again HDF5
 (`model.weights.h5`), next to the configuration as JSON; `.keras` is Keras 3's default and
 `.h5` is kept as a legacy format.
 """

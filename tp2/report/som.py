@@ -8,7 +8,8 @@ captions, tables and the paragraph comparing what the SOM suggests with what the
 import numpy as np
 import pandas as pd
 
-from tp2.report.format import beyond_spread, figure, markdown_table, missing_note, read_csv, read_json
+from tp2.report.format import (accuracy, beyond_spread, configuration_cells, figure, markdown_table, missing_note,
+                               read_csv, read_json)
 
 FACTS = "som_facts.json"
 # Table 3 of the report: best configurations, single runs, ranked on test accuracy.
@@ -87,30 +88,22 @@ def replicate_note(facts):
 def table3_markdown(facts):
     table = pd.DataFrame(facts["table3"])
 
-    def number(value):
-        return "–" if pd.isna(value) else f"{value:.4f}"
+    def cell(mean, sd):
+        return "–" if pd.isna(mean) else accuracy(mean, None if pd.isna(sd) else sd)
 
-    shown = pd.DataFrame({
-        "Rank": table["rank"].astype(str),
-        "Augmented": ["yes" if a else "no" for a in table["augmentation"]],
-        "N 1st layer": table["n1"].astype(str),
-        "N 2nd layer": [str(n) if n else "none" for n in table["n2"]],
-        "Dropout": [f"{d:.2f}" for d in table["dropout"]],
-        "Activation": table["activation"],
-        "Val. acc. mean": table["val_acc_mean"].map(number),
-        "Val. acc. SD": table["val_acc_sd"].map(number),
-        "Test acc. mean": table["test_acc_mean"].map(number),
-        "Test acc. SD": table["test_acc_sd"].map(number),
-        "Seeds": table["seeds"].astype(str),
-    })
+    shown = pd.concat([pd.DataFrame({"rank": table["rank"].astype(str)}), configuration_cells(table)], axis=1)
+    shown["val accuracy"] = [cell(m, s) for m, s in zip(table["val_acc_mean"], table["val_acc_sd"])]
+    shown["test accuracy"] = [cell(m, s) for m, s in zip(table["test_acc_mean"], table["test_acc_sd"])]
+    shown["seeds"] = table["seeds"].astype(str)
     if author_encoding(facts):
-        shown = shown.drop(columns=["Val. acc. mean", "Val. acc. SD", "Test acc. SD", "Seeds"])
+        shown = shown.drop(columns=["val accuracy", "seeds"])
+        shown["test accuracy"] = [accuracy(m) for m in table["test_acc_mean"]]
         tied = int((pd.DataFrame(facts["table3"])["rank"] == 1).sum())
         caption = (
             f"**Table 3, the 2016 protocol rerun today:** the {len(table)} best configurations of the "
             f"author's grid ({facts['configurations']} configurations, {seeds_text(facts)} each), ranked "
             "on held-out test accuracy as he ranked them (his only held-out folder both chose and "
-            f"reported; rank 1 is shared by {tied} configuration(s), listed in grid order).\n\n"
+            f"reported; rank 1 is shared by {tied} {'configuration' if tied == 1 else 'configurations, listed in grid order'}).\n\n"
         )
         return caption + markdown_table(shown)
     caption = (
@@ -325,17 +318,16 @@ def rerun_table3(folder):
     rerun, facts = read_csv(folder / "2016", "table3.csv"), read_json(folder / "2016", FACTS)
     if rerun is None or facts is None:
         return ["\n" + missing_note("2016/table3.csv", "som") + " (the 2016 protocol: `make images som`)"]
-    shown = rerun[["augmentation", "n1", "n2", "dropout", "activation", "test_acc_mean"]].rename(
-        columns={"test_acc_mean": "test_acc"})
-    shown = shown.assign(augmentation=["yes" if a else "no" for a in shown["augmentation"]],
-                         test_acc=shown["test_acc"].map("{:.3f}".format))
+    shown = configuration_cells(rerun).assign(**{"test accuracy": [accuracy(m) for m in rerun["test_acc_mean"]]})
+    insert_ranks(shown, facts)
     grid = pd.DataFrame(facts["table3"])
     tied = int((grid["rank"] == 1).sum())
     best = float(rerun["test_acc_mean"].iloc[0])
     sentence = (
         f"The author's {facts['configurations']}-configuration grid rerun today (one run each, ranked on the "
-        f"held-out test accuracy as he did; [2016/table3.md](2016/table3.md)): the best reaches {best:.3f} "
-        f"against his 0.980, and {tied} configuration(s) share rank 1 (his table: six tied at 0.980). "
+        f"held-out test accuracy as he did; [2016/table3.md](2016/table3.md)): the best reaches {accuracy(best)} "
+        f"against his {accuracy(0.98)}; {tied} {'configuration shares' if tied == 1 else 'configurations share'} rank 1 "
+        f"(his table: six tied at {accuracy(0.98)}). "
         f"{sum(a == 'yes' for a in shown['augmentation'])} of these {len(shown)} use augmentation "
         "(his: none of six)."
     )
@@ -343,26 +335,38 @@ def rerun_table3(folder):
             markdown_table(shown.astype(str)), "\n" + sentence + "\n"]
 
 
+def insert_ranks(shown, facts):
+    """Table 3's ranks (tied configurations share one) from som_facts.json, as a first column."""
+    table = pd.DataFrame((facts or {}).get("table3", {}))
+    ranks = [str(rank) for rank in table["rank"]] if "rank" in table else []
+    if len(ranks) == len(shown):
+        shown.insert(0, "rank", ranks)
+
+
 def table3_section(folder):
     ours = read_csv(folder, "table3.csv")
     lines = ["## Table 3 — the five best image configurations (grid search, Exercise 2b)\n", "2016 (single runs, ranked on test accuracy):\n"]
-    lines.append(markdown_table(ORIGINAL_TABLE3.assign(test_acc=ORIGINAL_TABLE3["test_acc"].map("{:.3f}".format))))
+    lines.append(markdown_table(configuration_cells(ORIGINAL_TABLE3).assign(
+        **{"test accuracy": [accuracy(m) for m in ORIGINAL_TABLE3["test_acc"]]})))
     lines += rerun_table3(folder)
     if ours is None:
         return lines + [missing_note("table3.csv", "som")]
-    shown = ours.copy()
-    for name in ("val_acc", "test_acc"):
-        shown[name] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(ours[f"{name}_mean"], ours[f"{name}_sd"])]
-    shown = shown[["augmentation", "n1", "n2", "dropout", "activation", "val_acc", "test_acc", "seeds"]]
-    lines += ["\nNow (mean ± SD over seeds, ranked on validation accuracy):\n", markdown_table(shown.astype(str))]
+    shown = configuration_cells(ours)
+    insert_ranks(shown, read_json(folder, FACTS))
+    for name in ("val", "test"):
+        shown[f"{name} accuracy"] = [accuracy(m, s) for m, s in zip(ours[f"{name}_acc_mean"], ours[f"{name}_acc_sd"])]
+    shown["seeds"] = ours["seeds"].astype(str)
+    lines += ["\nNow (mean ± SD over seeds, ranked on validation accuracy; tied means share a rank):\n",
+              markdown_table(shown)]
     best = ours.iloc[0]
     aug_share = (ours["augmentation"].astype(str).isin(["1", "yes", "True"])).mean()
     sentence = (
-        f"The best configuration by validation accuracy reaches a test accuracy of {best.test_acc_mean:.4f} ± "
-        f"{best.test_acc_sd:.4f} over {int(best.seeds)} seeds, against 0.980 in one 2016 run; "
+        f"The best configuration by validation accuracy reaches a test accuracy of "
+        f"{accuracy(best.test_acc_mean, best.test_acc_sd)} over {int(best.seeds)} seeds, against {accuracy(0.98)} in one "
+        "2016 run; "
         f"{'a difference beyond the spread' if beyond_spread(best.test_acc_mean, best.test_acc_sd, 0.980, 0.0) else 'within the spread'}. "
         f"{int(round(aug_share * len(ours)))} of the top {len(ours)} use augmentation (2016: none of the top six). "
-        "The 2016 ranking was on single-run test accuracy, which ties many configurations at 0.980 and "
+        f"The 2016 ranking was on single-run test accuracy, which ties many configurations at {accuracy(0.98)} and "
         "chooses on the reported set; ranking on validation keeps the test set for reporting."
     )
     return lines + ["\n" + sentence + "\n"]

@@ -8,17 +8,17 @@ the 2016 numbers.
 
 import pandas as pd
 
-from tp2.report.format import (beyond_spread, distance_in_sd, figure, markdown_table, missing_note, read_csv,
-                               read_json)
+from tp2.report.format import (accuracy, beyond_spread, distance_in_sd, figure, markdown_table, missing_note,
+                               read_csv, read_json, seconds)
 from tp2.results import read_run_info
 
-# Table 1 of the report: accuracies in %, time in seconds, "mean (SD)".
+# Table 1 of the report, "mean (SD)": time in seconds, accuracies as fractions (it printed %: 95.76 is 0.9576).
 ORIGINAL_TABLE1 = pd.DataFrame(
     [
-        ("batch", 95.76, 0.34, 95.56, 0.94, 6.29, 0.17),
-        ("minibatch", 94.00, 6.63, 94.81, 1.04, 0.52, 0.02),
-        ("minibatch_hidden_sigmoid", 96.00, 6.63, 94.34, 2.55, 3.07, 0.90),
-        ("minibatch_hidden_relu", 97.00, 4.58, 95.28, 1.34, 3.21, 0.69),
+        ("batch", 0.9576, 0.0034, 0.9556, 0.0094, 6.29, 0.17),
+        ("minibatch", 0.9400, 0.0663, 0.9481, 0.0104, 0.52, 0.02),
+        ("minibatch_hidden_sigmoid", 0.9600, 0.0663, 0.9434, 0.0255, 3.07, 0.90),
+        ("minibatch_hidden_relu", 0.9700, 0.0458, 0.9528, 0.0134, 3.21, 0.69),
     ],
     columns=["experiment", "train_acc", "train_sd", "test_acc", "test_sd", "time_s", "time_sd"],
 )
@@ -26,11 +26,6 @@ FIGURE = "figure_table1_curves.png"
 FIGURE_CAPTION = "Training loss of the four Table-1 models."
 # What the prose needs from the run's settings (an older or partial run JSON may lack them).
 NEEDED_SETTINGS = ("test_fraction", "l2_weight", "hidden_units", "experiments")
-
-
-def report_cell(mean, sd, scale=1.0):
-    """The report's 'mean (SD: sd)' with two decimals."""
-    return f"{scale * mean:.2f} (SD: {scale * sd:.2f})"
 
 
 def run_settings(folder):
@@ -44,8 +39,8 @@ def random_check_markdown(check, settings):
     shown = pd.DataFrame([{
         "Data": f"random N({row.n_train}+{row.n_test}) x {row.features}, random labels",
         "Steps": str(row.steps),
-        "Train error (%)": report_cell(row.train_error_mean, row.train_error_sd, 100),
-        "Test error (%)": report_cell(row.test_error_mean, row.test_error_sd, 100),
+        "Train error": accuracy(row.train_error_mean, row.train_error_sd),
+        "Test error": accuracy(row.test_error_mean, row.test_error_sd),
         "Repetitions": str(row.repetitions),
     }])
     return (
@@ -77,9 +72,9 @@ def table1_markdown(table, settings):
     shown = pd.DataFrame([
         {
             "Experiment": experiments[r.experiment]["title"],
-            "Train accuracy (%)": report_cell(r.train_acc_mean, r.train_acc_sd, 100),
-            "Test accuracy (%)": report_cell(r.test_acc_mean, r.test_acc_sd, 100),
-            "Time [s]": report_cell(r.time_s_mean, r.time_s_sd),
+            "Train accuracy": accuracy(r.train_acc_mean, r.train_acc_sd),
+            "Test accuracy": accuracy(r.test_acc_mean, r.test_acc_sd),
+            "Time (s)": seconds(r.time_s_mean, r.time_s_sd),
         }
         for r in table.itertuples()
     ])
@@ -87,7 +82,7 @@ def table1_markdown(table, settings):
     lines = "\n".join(experiment_line(spec, settings["hidden_units"]) for spec in experiments.values())
     if settings.get("protocol", "revised") == "2016":
         how = (
-            f"Mean (SD, NumPy's ddof 0) over the author's {table['repetitions'].iloc[0]} seeds, each with his "
+            f"Mean ± SD (NumPy's ddof 0) over the author's {table['repetitions'].iloc[0]} seeds, each with his "
             f"shuffled {100 - test_fraction * 100:.0f}/{test_fraction * 100:.0f} train/test split. Train accuracy "
             "is reported as he did (a minibatch model's is that of its last minibatch of 10 images) and on the "
             "whole training split; time is the training wall time, compilation excluded.\n\n"
@@ -95,7 +90,7 @@ def table1_markdown(table, settings):
         inputs = "28×28 RGB rescaled and zero-padded, stored as int8 (see REPORT.md)"
     else:
         how = (
-            f"Mean (SD) over {table['repetitions'].iloc[0]} repetitions, each on its own stratified "
+            f"Mean ± SD over {table['repetitions'].iloc[0]} repetitions, each on its own stratified "
             f"{100 - test_fraction * 100:.0f}/{test_fraction * 100:.0f} train/test split (the same split "
             "for the four models). Train accuracy is on the whole training split; time is the "
             "training wall time, compilation excluded.\n\n"
@@ -131,9 +126,9 @@ def comparison_sentence(ours, merged):
     differ = [
         r.experiment
         for r in merged.itertuples()
-        if beyond_spread(100 * r.test_acc_mean, 100 * r.test_acc_sd, r.test_acc, r.test_sd)
+        if beyond_spread(r.test_acc_mean, r.test_acc_sd, r.test_acc, r.test_sd)
     ]
-    higher = int((100 * merged["test_acc_mean"] > merged["test_acc"]).sum())
+    higher = int((merged["test_acc_mean"] > merged["test_acc"]).sum())
     best = merged.loc[merged["test_acc_mean"].idxmax(), "experiment"]
     spread = 100 * (ours["test_acc_mean"].max() - ours["test_acc_mean"].min())
     return (
@@ -158,22 +153,21 @@ def three_protocols(revised, rerun):
         merged = merged.merge(rerun.add_prefix("rerun_"), left_on="experiment", right_on="rerun_experiment", how="left")
     rows = []
     for r in merged.itertuples():
-        row = {"Experiment": r.experiment, "Test acc. 2016 report (%)": report_cell(r.test_acc, r.test_sd)}
+        row = {"Experiment": r.experiment, "Test acc. 2016 report": accuracy(r.test_acc, r.test_sd)}
         if rerun is not None:
-            row["Test acc. 2016 rerun (%)"] = report_cell(r.rerun_test_acc_mean, r.rerun_test_acc_sd, 100)
-            row["Rerun − report (SD)"] = distance_in_sd(100 * r.rerun_test_acc_mean, 100 * r.rerun_test_acc_sd, r.test_acc)
-        row["Test acc. revised (%)"] = report_cell(r.test_acc_mean, r.test_acc_sd, 100)
-        row["Train acc. 2016 report (%)"] = report_cell(r.train_acc, r.train_sd)
+            row["Test acc. 2016 rerun"] = accuracy(r.rerun_test_acc_mean, r.rerun_test_acc_sd)
+            row["Rerun − report (SD)"] = distance_in_sd(r.rerun_test_acc_mean, r.rerun_test_acc_sd, r.test_acc)
+        row["Test acc. revised"] = accuracy(r.test_acc_mean, r.test_acc_sd)
+        row["Train acc. 2016 report"] = accuracy(r.train_acc, r.train_sd)
         if rerun is not None:
-            row["Train acc. 2016 rerun, as reported (%)"] = report_cell(r.rerun_train_acc_mean, r.rerun_train_acc_sd, 100)
-            row["Rerun − report (SD) "] = distance_in_sd(100 * r.rerun_train_acc_mean, 100 * r.rerun_train_acc_sd, r.train_acc)
-            row["Train acc. 2016 rerun, whole split (%)"] = report_cell(
-                r.rerun_train_acc_split_mean, r.rerun_train_acc_split_sd, 100)
-        row["Train acc. revised (%)"] = report_cell(r.train_acc_mean, r.train_acc_sd, 100)
-        row["Time 2016 report (s)"] = report_cell(r.time_s, r.time_sd)
+            row["Train acc. 2016 rerun, as reported"] = accuracy(r.rerun_train_acc_mean, r.rerun_train_acc_sd)
+            row["Rerun − report (SD) "] = distance_in_sd(r.rerun_train_acc_mean, r.rerun_train_acc_sd, r.train_acc)
+            row["Train acc. 2016 rerun, whole split"] = accuracy(r.rerun_train_acc_split_mean, r.rerun_train_acc_split_sd)
+        row["Train acc. revised"] = accuracy(r.train_acc_mean, r.train_acc_sd)
+        row["Time 2016 report (s)"] = seconds(r.time_s, r.time_sd)
         if rerun is not None:
-            row["Time 2016 rerun (s)"] = report_cell(r.rerun_time_s_mean, r.rerun_time_s_sd)
-        row["Time revised (s)"] = report_cell(r.time_s_mean, r.time_s_sd)
+            row["Time 2016 rerun (s)"] = seconds(r.rerun_time_s_mean, r.rerun_time_s_sd)
+        row["Time revised (s)"] = seconds(r.time_s_mean, r.time_s_sd)
         rows.append(row)
     return merged, pd.DataFrame(rows)
 
@@ -184,7 +178,7 @@ def rerun_sentence(merged):
     for r in merged.itertuples():
         for label, mean, sd, reported in (("test", r.rerun_test_acc_mean, r.rerun_test_acc_sd, r.test_acc),
                                           ("train", r.rerun_train_acc_mean, r.rerun_train_acc_sd, r.train_acc)):
-            near = sd > 0 and abs(100 * mean - reported) <= 2 * 100 * sd
+            near = sd > 0 and abs(mean - reported) <= 2 * sd
             (back if near else away).append(f"{r.experiment} {label}")
     return (
         f"Rerun today with the author's own recipe (2016 protocol, his 10 seeds), {len(back)} of the report's "
@@ -205,7 +199,7 @@ def section(folder):
         return lines + [missing_note("table1.csv", "theano")]
     merged, shown = three_protocols(ours, rerun)
     lines += [
-        "*2016 report*: the original's numbers (mean (SD) over his 10 seeds). *2016 rerun*: his recipe run "
+        "*2016 report*: the original's numbers (mean ± SD over his 10 seeds; it printed accuracies in %). *2016 rerun*: his recipe run "
         "today (`theano_tp2.py --protocol 2016`: 28×28 RGB rescaled and padded, stored as int8, N(0, 1) "
         "weights, learning rate 0.1, 500 full-batch steps or minibatches of 10 with his stop rule, his "
         "split and seeds). *Revised*: this repository's protocol (28×28 grayscale standardised per pixel, "

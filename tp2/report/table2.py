@@ -13,7 +13,8 @@ from tp2.report.format import (beyond_spread, distance_in_sd, figure, markdown_t
 
 RUN_INFO = "run_keras_mnist.json"
 FIGURE = "figure_mnist_curves.png"
-FIGURE_CAPTION = "Validation accuracy per epoch of the six MNIST experiments (mean, band = SD)."
+FIGURE_CAPTION = ("Validation accuracy per epoch of the six MNIST experiments (mean, band = SD); right: each seed's "
+                  "test accuracy, and the mean ± SD per experiment.")
 # Table 2 of the report: one run each; validation was the test set.
 ORIGINAL_TABLE2 = pd.DataFrame(
     [

@@ -1,0 +1,72 @@
+"""Figures shared by the scripts: mean ± SD curves over repeated runs, one panel per experiment, and the
+bars of a factorial ANOVA's eta²."""
+
+import numpy as np
+import pandas as pd
+
+from tp2.results import pyplot
+
+
+def mean_sd_curves_figure(panels, titles, xlabels, ylabel, suptitle, log_y=False, ddof=0, panel_size=(4, 3.4)):
+    """One panel per entry of `panels`, each a list of runs (one value per step; a run that stopped
+    early is shorter): the mean per step (line) ± its SD with `ddof` (band), over the runs that reached
+    that step. `titles` and `xlabels` go with the panels, `ylabel` on the first one."""
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(panel_size[0] * len(panels), panel_size[1]), squeeze=False)
+    for axis, runs_of_panel, title, xlabel in zip(axes[0], panels, titles, xlabels):
+        runs = np.full((len(runs_of_panel), max(map(len, runs_of_panel))), np.nan)  # shorter runs end in NaN
+        for row, values in zip(runs, runs_of_panel):
+            row[: len(values)] = values
+        steps = np.arange(1, runs.shape[1] + 1)
+        mean, sd = np.nanmean(runs, axis=0), np.nanstd(runs, axis=0, ddof=ddof)
+        axis.plot(steps, mean, color="C0")
+        axis.fill_between(steps, mean - sd, mean + sd, color="C0", alpha=0.25, linewidth=0)
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel(xlabel)
+        if log_y:
+            axis.set_yscale("log")
+        axis.grid(True, alpha=0.3)
+    axes[0, 0].set_ylabel(ylabel)
+    figure.suptitle(suptitle, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def eta_squared_figure(table, alpha, interactions_shown=10):
+    """Horizontal bars of a factorial ANOVA's eta² (`tp2.stats.factorial_anova`) on a log axis: every main
+    effect, the largest interactions, the others summed, the residual; coloured by p < `alpha`."""
+    interactions = table[table["kind"] == "interaction"]
+    rest = interactions.iloc[interactions_shown:]
+    rows = pd.concat([table[table["kind"] == "main"], interactions.head(interactions_shown),
+                      table[table["kind"] == "residual"]])
+    labels, values = list(rows["term"]), list(rows["eta_sq"])
+    colours = [
+        "grey" if kind == "residual" else ("tab:blue" if p < alpha else "lightsteelblue")
+        for kind, p in zip(rows["kind"], rows["p_value"])
+    ]
+    if len(rest):
+        labels.append(f"{len(rest)} other interactions")
+        values.append(rest["eta_sq"].sum())
+        colours.append("whitesmoke")
+    plt = pyplot()
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.5))
+    positions = np.arange(len(labels))[::-1]
+    ax.barh(positions, values, color=colours, edgecolor="black", linewidth=0.5)
+    ax.set_yticks(positions, labels=labels)
+    for y, value in zip(positions, values):
+        ax.text(value, y, f" {value:.2g}", va="center", fontsize=8)
+    ax.set_xlabel("eta² (share of the variance of test accuracy, log scale)")
+    positive = [v for v in values if v > 0]
+    if positive:  # a log axis shows the small effects beside the large ones
+        ax.set_xscale("log")
+        ax.set_xlim(min(positive) / 2, max(positive) * 3)
+    ax.legend(handles=[Patch(facecolor="tab:blue", edgecolor="black", label=f"p < {alpha}"),
+                       Patch(facecolor="lightsteelblue", edgecolor="black", label=f"p ≥ {alpha}"),
+                       Patch(facecolor="grey", edgecolor="black", label="residual"),
+                       Patch(facecolor="whitesmoke", edgecolor="black", label="other interactions, summed")],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title("Hyperparameter importance (factorial ANOVA, type II)")
+    fig.tight_layout()
+    return fig
