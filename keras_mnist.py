@@ -43,6 +43,7 @@ from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_re
                      chosen_results_dir, format_eta, interactive, make_parser, positive_int, protocol_folder, run)
 from tp2.data import load_mnist_splits
 from tp2.keras_setup import check_backend, load_keras, reuse_compilations
+from tp2.report.format import read_csv as read_results_csv
 from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_run_info
 from tp2.settings import option_help
 from tp2.splits import stratified_subset
@@ -120,6 +121,8 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"a quick check: {QUICK.train_size} training images, {QUICK.epochs} epochs, "
                              f"{QUICK.seeds} seeds (about a minute), same outputs, into results-quick/ by default")
+    parser.add_argument("--redraw", action="store_true",
+                        help="train nothing: redraw figure_mnist_curves.png from the table2_runs.csv in the results folder")
     args = parser.parse_args(argv)
     unknown = [name for name in args.experiments or () if name not in EXPERIMENTS]
     if unknown:
@@ -311,6 +314,8 @@ def main(argv=None):
     settings = chosen_settings(args)
     started = time.perf_counter()
     results = results_dir(protocol_folder(chosen_results_dir(args), settings.protocol))
+    if args.redraw:
+        return redraw_figure(results, settings)
     check_backend()
     splits = load_mnist_splits(args.data_dir, args.seed, settings)
     load_keras()  # before the results folder is locked: Ctrl-C during this import exits at once
@@ -331,6 +336,21 @@ def main(argv=None):
         improvement = "–" if np.isnan(row.relative_improvement) else f"{row.relative_improvement:.3f}"
         print(f"  {row.experiment:<16} {row.test_acc_mean:.4f} ± {row.test_acc_sd:.4f}   {improvement}")
     print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({wall:.0f} s)")
+
+
+def redraw_figure(results, settings):
+    """The figure again from table2_runs.csv (its 6 significant digits), without training."""
+    frame = read_results_csv(results, "table2_runs.csv")
+    if frame is None:
+        raise UserError(f"{results / 'table2_runs.csv'} is not there; run keras_mnist.py first (without --redraw)")
+    runs = [{"experiment": experiment, "seed": seed, "val_acc": list(run["val_acc"]), "test_acc": run["test_acc"].iloc[0]}
+            for (experiment, seed), run in frame.sort_values("epoch", kind="stable").groupby(
+                ["experiment", "seed"], sort=False)]
+    settings = replace(settings, epochs=int(frame["epoch"].max()),
+                       experiments={name: EXPERIMENTS[name] for name in dict.fromkeys(frame["experiment"])})
+    with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
+        path = save_figure(stage / "figure_mnist_curves.png", curves_figure(runs, settings))
+    print(f"redrew {path.name} in {results}/ from table2_runs.csv")
 
 
 def train_all(settings, splits, seeds, started):

@@ -204,6 +204,27 @@ def test_quick_run_writes_curves_runs_markdown_and_run_info(quick_run):
     assert info["wall_time_s"] > 0
 
 
+def test_redraw_draws_the_same_figure_from_table2_runs_without_training(quick_run, tmp_path):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    _, results = quick_run
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    (copy / "figure_mnist_curves.png").unlink()
+    redrawn = run_script("keras_mnist.py", "--redraw", "--quick", "--results-dir", copy, env={"KERAS_BACKEND": "numpy"})
+    assert redrawn.returncode == 0, redrawn.stderr  # Keras is never loaded (numpy could not train)
+    assert "redrew figure_mnist_curves.png" in redrawn.stdout
+    with Image.open(results / "figure_mnist_curves.png") as a, Image.open(copy / "figure_mnist_curves.png") as b:
+        assert a.size == b.size
+        differing = np.mean(np.asarray(a.convert("RGB")) != np.asarray(b.convert("RGB")))
+    assert differing < 0.001  # the CSV keeps 6 significant digits: at most a pixel here and there
+    missing = run_script("keras_mnist.py", "--redraw", "--results-dir", tmp_path / "empty")
+    assert_clean_error(missing, "table2_runs.csv", "is not there")
+
+
 def test_quick_run_prints_one_line_per_run_when_not_interactive(quick_run):
     result, _ = quick_run
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
