@@ -337,6 +337,12 @@ MUTANTS = (
         (f"{T_LOCKS}::test_second_run_into_a_locked_folder[make_report.py-args2]",),
         "one run per results folder: a second run stops with one line naming the holder"),
     Mutant(
+        "augmented-copies-one-short", "tp2/augmentation.py",
+        "    return -(-settings.max_epochs * settings.steps_per_epoch * settings.batch_size // n_train)\n",
+        "    return settings.max_epochs * settings.steps_per_epoch * settings.batch_size // n_train\n",
+        ("tests/test_grid_2016.py::test_the_2016_grid_caches_one_augmented_copy_per_pass_and_no_more",),
+        "2016 grid: as many cached augmented copies as passes over the training split (his generator augmented afresh)"),
+    Mutant(
         "grid-shares-its-folder", "tp2/results.py",
         "            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)\n",
         "            pass  # no flock: runs share the folder\n",

@@ -14,7 +14,7 @@ from test_keras_imageTools import class_folders
 import keras_imageTools as kit
 import som_analysis
 from tp2 import grid_store
-from tp2.augmentation import stream_batches
+from tp2.augmentation import copies_needed, stream_batches
 
 # His loops: augmentationv, nhidv, nhid2v, dropoutv, actfuncv.
 AUTHORS_LEVELS = {"augmentation": {0, 1}, "n1": {16, 32, 64, 128, 256, 512}, "n2": {0, 32, 64, 128, 256},
@@ -84,6 +84,17 @@ def test_stream_batches_are_full_and_each_pass_uses_every_training_image_once_wi
         part = seen[7 * p : 7 * (p + 1)]
         assert sorted(c % 100 for c in part) == index.tolist()
         assert {c // 100 for c in part} == {p % copies}
+
+
+@pytest.mark.parametrize("n_train", [1000, 1498, 1600, 19_200])
+def test_the_2016_grid_caches_one_augmented_copy_per_pass_and_no_more(n_train):
+    """His generator augmented every batch afresh: a run of 15 epochs of 20 batches of 64 images makes
+    ceil(19,200 / n_train) passes over the training split, and each pass gets its own cached copy."""
+    settings = kit.PROTOCOL_2016
+    images_drawn = settings.max_epochs * settings.steps_per_epoch * settings.batch_size
+    copies = copies_needed(settings, n_train)
+    assert copies * n_train >= images_drawn > (copies - 1) * n_train
+    assert copies_needed(kit.FULL, n_train) == kit.FULL.augmented_copies  # the revised grid: its fixed count
 
 
 def test_a_2016_trial_trains_on_the_training_split_only_with_no_validation_and_records_train_accuracy(
