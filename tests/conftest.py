@@ -75,3 +75,23 @@ def assert_clean_error(result, *fragments):
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+OFFLINE = {"TP2_OFFLINE": "1"}  # a test never downloads
+
+
+def snapshot(folder):
+    """{relative path: bytes} of every file under `folder`, hidden ones included."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results folder holding a finished run's files, in results/ and results/2016/ (copied from the
+    committed results)."""
+    folder = tmp_path / "results"
+    (folder / "2016").mkdir(parents=True)
+    for name in ("table1.csv", "random_check.csv", "run_theano_tp2.json", "table2.csv", "table2_runs.csv",
+                 "run_keras_mnist.json", "2016/table1.csv", "2016/run_theano_tp2.json"):
+        (folder / name).write_bytes((ROOT / "results" / name).read_bytes())
+    return folder

@@ -13,26 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_clean_error, run_script, write_image
-
-OFFLINE = {"TP2_OFFLINE": "1"}
-
-
-def snapshot(folder):
-    """{relative path: bytes} of every file under `folder`, hidden ones included."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def results(tmp_path):
-    """A results folder holding a finished run's files (a table, its run JSON, the 2016 folder)."""
-    folder = tmp_path / "results"
-    (folder / "2016").mkdir(parents=True)
-    for name in ("table1.csv", "table2.csv", "run_theano_tp2.json", "run_keras_mnist.json"):
-        (folder / name).write_bytes((ROOT / "results" / name).read_bytes())
-    (folder / "2016" / "table1.csv").write_bytes((ROOT / "results" / "2016" / "table1.csv").read_bytes())
-    return folder
-
+from conftest import OFFLINE, ROOT, assert_clean_error, run_script, snapshot, write_image
 
 def tiny_mnist(path, **changes):
     """An mnist.npz of 300 + 50 random images with the layout of keras.datasets.mnist, then `changes`."""

@@ -15,31 +15,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, assert_clean_error, run_script, write_image
+from conftest import OFFLINE, ROOT, assert_clean_error, run_script, snapshot, write_image
 
 import keras_mnist
 import theano_tp2
 from tp2.cli import run
 from tp2.results import atomic_write, git_state, locked, staged, write_text
-
-OFFLINE = {"TP2_OFFLINE": "1"}
-
-
-def snapshot(folder):
-    """{relative path: bytes} of every file under `folder`, hidden ones included."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def results(tmp_path):
-    """A results folder holding a finished run's files, in results/ and results/2016/."""
-    folder = tmp_path / "results"
-    (folder / "2016").mkdir(parents=True)
-    for name in ("table1.csv", "random_check.csv", "run_theano_tp2.json", "table2.csv", "table2_runs.csv",
-                 "run_keras_mnist.json", "2016/table1.csv", "2016/run_theano_tp2.json"):
-        (folder / name).write_bytes((ROOT / "results" / name).read_bytes())
-    return folder
-
 
 @pytest.fixture
 def image_dir(tmp_path):

@@ -9,10 +9,9 @@ import threading
 from functools import partial
 
 import pytest
-from conftest import assert_clean_error, run_script, write_image
+from conftest import OFFLINE, assert_clean_error, run_script, write_image
 
 IMAGE_SCRIPTS = ("theano_tp2.py", "keras_imageTools.py")
-OFFLINE = {"TP2_OFFLINE": "1"}
 SENTINEL = "experiment,test_acc_mean\nkept,0.5\n"
 
 
