@@ -43,7 +43,7 @@ from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_re
                      chosen_results_dir, format_eta, interactive, make_parser, positive_int, protocol_folder, run)
 from tp2.data import load_mnist_splits
 from tp2.keras_setup import check_backend, load_keras, reuse_compilations
-from tp2.report.format import read_csv as read_results_csv
+from tp2.report.format import accuracy as format_accuracy, read_csv as read_results_csv
 from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_run_info
 from tp2.settings import option_help
 from tp2.splits import stratified_subset
@@ -334,7 +334,7 @@ def main(argv=None):
     print(f"Table 2: test accuracy, mean ± SD over {len(seeds)} seeds; relative improvement over the original")
     for row in table.itertuples():
         improvement = "–" if np.isnan(row.relative_improvement) else f"{row.relative_improvement:.3f}"
-        print(f"  {row.experiment:<16} {row.test_acc_mean:.4f} ± {row.test_acc_sd:.4f}   {improvement}")
+        print(f"  {row.experiment:<16} {format_accuracy(row.test_acc_mean, row.test_acc_sd)}   {improvement}")
     print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({wall:.0f} s)")
 
 

@@ -229,7 +229,7 @@ def test_quick_run_prints_one_line_per_run_when_not_interactive(quick_run):
     result, _ = quick_run
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert len(lines) == 6 * keras_mnist.QUICK.seeds
-    assert all("test_acc" in line for line in lines)
+    assert all("test_acc" in line and " ETA " in line for line in lines)  # an overall ETA on every run line
     assert "━" not in result.stdout  # no progress bars in a log
     summary = result.stdout.split("Table 2: test accuracy")[1]  # the plain-text summary at the end
     assert all(f"  {name} " in summary for name in INTENDED) and "±" in summary

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from tp2 import UserError
-from tp2.report.format import markdown_table, mean_sd
+from tp2.report.format import accuracy, markdown_table
 from tp2.results import atomic_write, results_dir, write_csv, write_text
 
 
@@ -39,10 +39,8 @@ def test_results_folder_errors(tmp_path):
     assert results_dir(tmp_path / "new" / "deeper").is_dir()
 
 
-def test_mean_sd_formats_and_uses_the_sample_sd():
-    assert mean_sd([0.9, 0.95, 1.0], scale=100) == "95.00 ± 5.00"
-    assert mean_sd([0.9, 0.95, 1.0], scale=100, style="report") == "95.00 (SD: 5.00)"
-    assert mean_sd([0.5]) == "0.50 ± 0.00"
+def test_accuracy_is_a_fraction_with_4_decimals_and_mean_sd():
+    assert accuracy(0.95, 0.05) == "0.9500 ± 0.0500" and accuracy(0.98) == "0.9800"
 
 
 def test_markdown_table_keeps_cells_as_written():

@@ -1,24 +1,12 @@
 """How numbers look in every table: one format per quantity."""
 
-import numpy as np
-
 from tp2.cli import UserError
 from tp2.results import read_json_file, read_text_file, shown
-from tp2.stats import sample_sd
 
 
 def markdown_table(frame):
     """A GitHub Markdown table (pandas + tabulate) of already formatted cells."""
     return frame.to_markdown(index=False, disable_numparse=True) + "\n"
-
-
-def mean_sd(values, scale=1.0, digits=2, style="pm"):
-    """'mean ± sd' (style 'pm') or the report's 'mean (SD: sd)' (style 'report'); sample SD."""
-    values = np.asarray(values, dtype=float) * scale
-    mean, sd = values.mean(), sample_sd(values)
-    if style == "report":
-        return f"{mean:.{digits}f} (SD: {sd:.{digits}f})"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def accuracy(mean, sd=None):
