@@ -33,7 +33,7 @@ mnist: venv  ## Exercise 2a, both protocols -> results/table2.*, results/2016/ta
 	$(PY) keras_mnist.py --protocol 2016 --results-dir $(RESULTS)
 
 images: venv  ## Exercises 2b/2c, both protocols -> results/grid_search.*, model_best.h5, figure2_model.png, results/2016/
-	$(PY) keras_imageTools.py --results-dir $(RESULTS)
+	$(PY) keras_imageTools.py --jobs 2 --results-dir $(RESULTS)
 	$(PY) keras_imageTools.py --protocol 2016 --jobs 2 --results-dir $(RESULTS)
 
 som: venv  ## SOM and ANOVA over each grid -> results/figure1_som.png, table3.*, results/2016/
