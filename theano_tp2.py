@@ -49,6 +49,8 @@ from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_re
                      check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
 from tp2.data import DEFAULT_CLASSES, feature_facts, load_caltech_vectors
 from tp2.figures import mean_sd_curves_figure
+# The loops that drive a compiled train_step: full batch, shuffled minibatches, the author's 2016 stop rule.
+from tp2.pytensor_training import accuracy, minibatch_orders, set_parameters, train, train_until_stable
 from tp2.report.format import accuracy as format_accuracy
 from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
@@ -296,62 +298,6 @@ def build_model(settings, n_features, hidden, learning_rate, with_xent=False):
     train_step(warm_x, np.zeros(2, dtype))
     predict(warm_x)
     return params, train_step, predict
-
-
-def set_parameters(params, values):
-    for name, value in values.items():
-        params[name].set_value(np.array(value, dtype=params[name].dtype, copy=True))
-
-
-# --- Training --------------------------------------------------------------------------------
-
-
-def minibatch_orders(n_samples, epochs, rng):
-    """The sample order of every epoch (a fresh shuffle per epoch), drawn before timing."""
-    return [rng.permutation(n_samples) for _ in range(epochs)]
-
-
-def train(train_step, x, y, batch_size, orders):
-    """Run the training loop; returns (per-epoch mean training cost, wall time in s).
-
-    Full batch (batch_size None): one gradient step per epoch on all samples.
-    Minibatch: every epoch visits the samples in `orders[epoch]`, batch_size at a time.
-    """
-    losses = np.empty(len(orders))
-    start = time.perf_counter()
-    if batch_size is None:
-        for epoch in range(len(orders)):
-            losses[epoch] = train_step(x, y)
-    else:
-        n = len(y)
-        for epoch, order in enumerate(orders):
-            xs, ys = x[order], y[order]
-            total = 0.0
-            for first in range(0, n, batch_size):
-                last = min(first + batch_size, n)
-                total += float(train_step(xs[first:last], ys[first:last])) * (last - first)
-            losses[epoch] = total / n
-    return losses, time.perf_counter() - start
-
-
-def train_until_stable(train_step, x, y, spec, rng):
-    """logRegression.py's minibatch loop: every step draws `batch_size` samples with replacement
-    (RandomState `rng`); stop when the mean cross-entropy of a step differs by less than
-    `stop_change` (relative) from the step before, or after `epochs` steps. The first step is
-    compared with 1.0, the author's starting `err_old`. Returns (cross-entropy per step, wall
-    time in s, indices of the last minibatch)."""
-    losses, previous, change = [], 1.0, np.inf
-    start = time.perf_counter()
-    while change > spec["stop_change"] and len(losses) < spec["epochs"]:
-        batch = rng.randint(0, len(y), spec["batch_size"])
-        _, xent = train_step(x[batch], y[batch])
-        change, previous = abs((float(xent) - previous) / previous), float(xent)
-        losses.append(previous)
-    return np.array(losses), time.perf_counter() - start, batch
-
-
-def accuracy(predict, x, y):
-    return float(np.mean(predict(x) == y))
 
 
 # --- 1b: the tutorial's logistic regression on random data -------------------------------

@@ -9,7 +9,7 @@ repetition 0 (seed 0, from `tp2.data.load_caltech_vectors` and
 `tp2.splits.standardised_stratified_split`), the same
 starting parameters and minibatch orders as `theano_tp2.run_table1` draws for that
 repetition, the full-run number of epochs (steps for full batch), float32 throughout.
-Both sides run through `theano_tp2.train`, so the loop, the shuffled copies and the
+Both sides run through `tp2.pytensor_training.train`, so the loop, the shuffled copies and the
 slicing are identical; only the step differs: PyTensor's compiled `train_step` (compiled
 before timing) or a NumPy step doing the same forward pass, cross-entropy + 0.01 L2
 cost, hand-written gradient and update. After each pair of runs the two sets of final
@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from benchmarks import ratio_row
+from tp2 import pytensor_training
 
 TARGET_RATIO = 1.0
 SEED = 0  # run_table1's base seed: the split and the starting point of its repetition 0
@@ -119,16 +120,14 @@ def starting_point(spec, n_features, n_samples, epochs):
     initial = theano_tp2.initial_parameters(theano_tp2.FULL, n_features, spec["hidden"], rng)
     if spec["batch_size"] is None:
         return initial, [None] * epochs
-    return initial, theano_tp2.minibatch_orders(n_samples, epochs, rng)
+    return initial, pytensor_training.minibatch_orders(n_samples, epochs, rng)
 
 
 def run_pytensor(model, initial, x, y, spec, orders):
     """Train the compiled model from `initial`; returns (final parameters, seconds)."""
-    import theano_tp2
-
     params, train_step, _ = model
-    theano_tp2.set_parameters(params, initial)
-    _, seconds = theano_tp2.train(train_step, x, y, spec["batch_size"], orders)
+    pytensor_training.set_parameters(params, initial)
+    _, seconds = pytensor_training.train(train_step, x, y, spec["batch_size"], orders)
     return {name: shared.get_value() for name, shared in params.items()}, seconds
 
 
@@ -141,7 +140,7 @@ def run_numpy(initial, x, y, spec, orders):
     rate = np.asarray(spec["learning_rate"], dtype=FLOATX)
     step = lambda bx, by: numpy_step(params, bx, by, spec["hidden"], rate, theano_tp2.FULL.l2_weight)  # noqa: E731
     with np.errstate(over="ignore"):  # exp(-z) overflows to inf for z < -88: sigmoid 0, as intended
-        _, seconds = theano_tp2.train(step, x, y, spec["batch_size"], orders)
+        _, seconds = pytensor_training.train(step, x, y, spec["batch_size"], orders)
     return params, seconds
 
 

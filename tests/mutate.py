@@ -153,7 +153,7 @@ MUTANTS = (
         "2016 split = dataPartition.py: the first round(0.2 N) of a shuffle test, the rest train in their "
         "original order"),
     Mutant(
-        "theano-2016-stop-rule-off-by-one", "theano_tp2.py",
+        "theano-2016-stop-rule-off-by-one", "tp2/pytensor_training.py",
         '    while change > spec["stop_change"] and len(losses) < spec["epochs"]:\n',
         '    while change > spec["stop_change"] and len(losses) <= spec["epochs"]:\n',
         (f"{T_2016}::test_the_stop_rule_compares_each_step_with_the_one_before_and_the_first_with_one",),

@@ -12,7 +12,7 @@ from conftest import assert_clean_error, run_script
 import keras_mnist
 from tp2.data import load_mnist_splits
 import theano_tp2
-from tp2 import data
+from tp2 import data, pytensor_training
 from tp2.report import table1 as table1_report
 from tp2.splits import shuffled_split
 
@@ -70,18 +70,18 @@ def test_the_stop_rule_compares_each_step_with_the_one_before_and_the_first_with
 
     spec = dict(batch_size=10, epochs=500, stop_change=0.001)
     x, y = np.zeros((30, 2)), np.zeros(30)
-    losses, _, last = theano_tp2.train_until_stable(train_step, x, y, spec, np.random.RandomState(0))
+    losses, _, last = pytensor_training.train_until_stable(train_step, x, y, spec, np.random.RandomState(0))
     assert losses.tolist() == [0.5, 0.4, 0.399, 0.3992] and steps == [10] * 4 and len(last) == 10
     first = iter([0.9995])  # |0.9995 - 1| / 1 < 0.001: the author's err_old = 1 stops it at once
-    losses, _, _ = theano_tp2.train_until_stable(lambda x, y: (0.0, next(first)), x, y, spec, np.random.RandomState(0))
+    losses, _, _ = pytensor_training.train_until_stable(lambda x, y: (0.0, next(first)), x, y, spec, np.random.RandomState(0))
     assert losses.tolist() == [0.9995]
     doubling = iter(2.0 ** np.arange(1, 20))  # always changing by 100%
-    endless = theano_tp2.train_until_stable(lambda x, y: (0.0, next(doubling)), x, y, dict(spec, epochs=7),
+    endless = pytensor_training.train_until_stable(lambda x, y: (0.0, next(doubling)), x, y, dict(spec, epochs=7),
                                             np.random.RandomState(0))[0]
     assert len(endless) == 7  # the step limit
     # Minibatches are drawn with replacement by RandomState.randint, as logRegression.py does.
     rng, replay = np.random.RandomState(5), np.random.RandomState(5)
-    losses, _, last = theano_tp2.train_until_stable(lambda x, y: (0.0, 0.0005), x, y, spec, rng)
+    losses, _, last = pytensor_training.train_until_stable(lambda x, y: (0.0, 0.0005), x, y, spec, rng)
     assert len(losses) == 2  # step 1 changes by ~100% from 1.0, step 2 by 0%
     replay.randint(0, 30, 10)
     assert last.tolist() == replay.randint(0, 30, 10).tolist()

@@ -14,6 +14,7 @@ from conftest import assert_clean_error, run_script, run_quick
 import theano_tp2
 from benchmarks import theano_vs_numpy
 from theano_tp2 import FULL, QUICK
+from tp2 import pytensor_training
 from tp2.data import load_caltech_vectors
 from tp2.report import table1 as table1_report
 
@@ -93,7 +94,7 @@ def test_one_train_step_is_the_gradient_step_of_the_tutorial_cost(name):
     params, train_step, predict = theano_tp2.build_model(FULL, n_features, spec["hidden"], spec["learning_rate"])
     start = known_parameters(n_features, spec["hidden"], rng)
     assert set(params) == set(start)
-    theano_tp2.set_parameters(params, start)
+    pytensor_training.set_parameters(params, start)
     x = rng.standard_normal((8, n_features)).astype(np.float32)
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1], np.float32)
 
