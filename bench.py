@@ -26,14 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import lazy_loader
 import numpy as np
-import pandas as pd
 
 from benchmarks import ratio_row
 from tp2.cli import UserError, add_data_dir_option, add_results_dir_option, make_parser, positive_int, run
 from tp2.data import resolve_data_dir
 from tp2.report.format import markdown_table
 from tp2.results import read_run_info, results_dir, write_csv, write_text
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 BENCHMARK_MODULES = ("theano_vs_numpy", "mnist_gemm_bound", "image_cache_vs_decode", "grid_2016_gemm_bound")
 SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")

@@ -36,8 +36,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 
+import lazy_loader
 import numpy as np
-import pandas as pd
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_seed,
                      chosen_results_dir, format_eta, interactive, make_parser, positive_int, protocol_folder, run)
@@ -48,6 +48,8 @@ from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_
 from tp2.settings import option_help
 from tp2.splits import stratified_subset
 from tp2.stats import sample_sd
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 SCRIPT = "keras_mnist"
 NUM_CLASSES = 10  # the ten digits

@@ -30,8 +30,8 @@ import math
 import time
 from dataclasses import asdict, dataclass, replace
 
+import lazy_loader
 import numpy as np
-import pandas as pd
 
 from tp2.cli import (UserError, add_protocol_option, add_results_dir_option, check_seed, chosen_results_dir, make_parser,
                      positive_int, protocol_folder, run, warn)
@@ -42,6 +42,8 @@ from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
 from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import option_help
 from tp2.stats import ANOVA_TYPE, factorial_anova
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 
 @dataclass(frozen=True)

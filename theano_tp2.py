@@ -41,8 +41,8 @@ exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below loa
 import time
 from dataclasses import asdict, dataclass, field, replace
 
+import lazy_loader
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
@@ -56,6 +56,8 @@ from tp2.results import locked, results_dir, save_figure, staged, write_csv, wri
 from tp2.settings import option_help
 from tp2.splits import shuffled_split, standardised_stratified_split
 from tp2.stats import mean_and_sd, sample_sd
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 SCRIPT = "theano_tp2"
 # The four experiments of Table 1, in the report's order. `batch_size=None` is full-batch

@@ -1,4 +1,5 @@
-"""`--help` answers at once: no script loads a deep-learning library, PyTensor or matplotlib for it."""
+"""`--help` answers at once: no script loads a deep-learning library, PyTensor, matplotlib, pandas or h5py for it
+(pandas and h5py are lazy modules: in sys.modules, but not run until first used)."""
 
 import subprocess
 import sys
@@ -7,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("keras", "jax", "tensorflow", "torch", "pytensor", "matplotlib", "minisom", "statsmodels")
+HEAVY = ("keras", "jax", "tensorflow", "torch", "pytensor", "matplotlib", "minisom", "statsmodels",
+         "pandas.core.frame", "h5py._hl.files")  # a lazy module's submodules load only when it is used
 PROBE = """
 import runpy, sys
 sys.argv = [{script!r}, "--help"]

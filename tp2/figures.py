@@ -1,10 +1,12 @@
 """Figures shared by the scripts: mean ± SD curves over repeated runs, one panel per experiment, and the
 bars of a factorial ANOVA's eta²."""
 
+import lazy_loader
 import numpy as np
-import pandas as pd
 
 from tp2.results import pyplot
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 
 def mean_sd_curves_figure(panels, titles, xlabels, ylabel, suptitle, log_y=False, ddof=0, panel_size=(4, 3.4)):

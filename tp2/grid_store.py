@@ -16,12 +16,14 @@ import datetime
 import json
 from pathlib import Path
 
-import h5py
+import lazy_loader
 import numpy as np
-import pandas as pd
 
 from tp2.cli import UserError, warn
 from tp2.results import atomic_write, library_versions, write_csv
+
+h5py = lazy_loader.load("h5py")
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 GRID_FILE = "grid_search.h5"
 GRID_CSV = "grid_search.csv"

@@ -8,13 +8,15 @@ import time
 import zipfile
 from pathlib import Path
 
-import h5py
+import lazy_loader
 import numpy as np
-import pandas as pd
 
 from tp2 import grid_store
 from tp2.keras_setup import load_keras
 from tp2.results import atomic_write, write_text
+
+h5py = lazy_loader.load("h5py")
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 
 def load_model_h5(path):

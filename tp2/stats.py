@@ -1,8 +1,10 @@
 """Statistics shared by the scripts and the report: the sample SD, means and SDs of result rows, and a
 factorial ANOVA."""
 
+import lazy_loader
 import numpy as np
-import pandas as pd
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 ANOVA_TYPE = 2  # type II sums of squares (factorial_anova says why)
 

@@ -5,10 +5,12 @@ import os
 import platform
 from pathlib import Path
 
-import pandas as pd
+import lazy_loader
 
 from tp2.report.format import markdown_table
 from tp2.results import read_run_info, read_text_file
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")
 

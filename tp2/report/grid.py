@@ -8,13 +8,15 @@ the grid as HDF5), `model_best.h5` and `figure2_model.png` (or `.dot`).
 
 import re
 
-import pandas as pd
+import lazy_loader
 
 from tp2.grid_store import GRID_FILE, config_key, describe, read_trials
 from tp2.report.format import (accuracy, configuration_cells, figure, file_size, markdown_table, missing_note,
                                read_csv, read_json)
 from tp2.stats import sample_sd
 from tp2.results import read_run_info
+
+pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 ORIGINAL_H5_SIZE_MB = 150  # the report's model file
 SUMMARY_TOP = 10
