@@ -82,3 +82,22 @@ def test_read_run_info_returns_the_json_or_none(tmp_path):
     write_run_info(tmp_path, "theano_tp2", 12.345, {"seed": 4})
     info = read_run_info(tmp_path, "theano_tp2")
     assert info["settings"] == {"seed": 4} and info["wall_time_s"] == 12.35 and info["script"] == "theano_tp2"
+
+
+def test_ctrl_c_inside_ctrl_c_deferred_waits_for_the_block_then_interrupts():
+    import os
+    import signal
+
+    from tp2.results import ctrl_c_deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_deferred():
+            os.kill(os.getpid(), signal.SIGINT)  # delivered here, acted on after the block
+            finished.append("the rest of the block ran")
+    assert finished == ["the rest of the block ran"]
+    assert signal.getsignal(signal.SIGINT) is before
+    with ctrl_c_deferred():  # no Ctrl-C: no KeyboardInterrupt
+        finished.append("quiet block")
+    assert finished[-1] == "quiet block"

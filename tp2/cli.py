@@ -53,13 +53,11 @@ def exit_interrupted(signum=None, frame=None):
 
 
 @contextlib.contextmanager
-def exiting_on_ctrl_c():
-    """Ctrl-C during the block exits at once ('interrupted', 130) instead of raising
-    KeyboardInterrupt: for imports of compiled libraries (JAX), which a KeyboardInterrupt
-    can leave half-initialised and crash the interpreter as it exits. Use it before the
-    results folder is locked: nothing is cleaned up."""
+def sigint_handled_by(handler):
+    """Ctrl-C calls `handler(signum, frame)` during the block, then the previous handler is back.
+    Outside the main thread (where Python cannot set handlers) the block runs unchanged."""
     try:
-        previous = signal.signal(signal.SIGINT, exit_interrupted)
+        previous = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread
         yield
         return
@@ -67,6 +65,14 @@ def exiting_on_ctrl_c():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def exiting_on_ctrl_c():
+    """Ctrl-C during the block exits at once ('interrupted', 130) instead of raising
+    KeyboardInterrupt: for imports of compiled libraries (JAX), which a KeyboardInterrupt
+    can leave half-initialised and crash the interpreter as it exits. Use it before the
+    results folder is locked: nothing is cleaned up."""
+    return sigint_handled_by(exit_interrupted)
 
 
 def make_parser(description, epilog=None):

@@ -21,11 +21,10 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 
-from tp2.cli import UserError, WriteError, warn
+from tp2.cli import UserError, WriteError, sigint_handled_by, warn
 
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".staging-"
@@ -240,15 +239,8 @@ def move_staged(stage, folder):
 def ctrl_c_deferred():
     """Ctrl-C during the block takes effect right after it (the moves of `staged` are not cut in half)."""
     received = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread
+    with sigint_handled_by(lambda signum, frame: received.append(signum)):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if received:
         raise KeyboardInterrupt
 
