@@ -361,6 +361,13 @@ MUTANTS = (
         "        str(p.relative_to(root))\n",
         ("tests/test_data.py::test_an_image_rewritten_with_other_pixels_is_decoded_again",),
         "the image cache is keyed by every file's size and mtime: a changed image is decoded again"),
+    # --- --help -----------------------------------------------------------------------------------
+    Mutant(
+        "help-imports-pandas", "tp2/stats.py",
+        'pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once\n',
+        "import pandas as pd\n",
+        ("tests/test_help.py::test_help_loads_no_heavy_library[theano_tp2.py]",),
+        "--help answers in about half a second: pandas (and h5py) load only when a run uses them"),
 )
 
 
