@@ -316,6 +316,14 @@ def grid_summary(rows):
 # --- 2c. The best model in HDF5, what the format gives, and Figure 2 -------------------
 
 
+def retrain_best(config, seed, images, labels, pool, settings=FULL):
+    """train_model in a fresh Keras session: the saved layer names (dense, dense_1, ...) do not
+    depend on what this process built before (the patches, trials when --jobs is 1)."""
+    load_keras().backend.clear_session()
+    trial_runner.forget_models()
+    return train_model(config, seed, images, labels, pool, settings)
+
+
 def save_model_h5(model, path):
     """`model.save(path)` in Keras' HDF5 format (the .h5 suffix), through a temporary file."""
     return atomic_write(path, lambda temp: model.save(temp))
@@ -378,7 +386,7 @@ def run_exercise(args, settings, classes, results, stage, started):
 
     # 2c. The best configuration retrained, saved with model.save(".h5"), measured and drawn (Figure 2)
     best = summary[list(grid_store.FACTORS)].head(1).to_dict("records")[0]  # plain Python values
-    model, split, _ = train_model(best, args.seed, images, labels, pool, settings)
+    model, split, _ = retrain_best(best, args.seed, images, labels, pool, settings)
     written.append(save_model_h5(model, stage / "model_best.h5"))
     facts = hdf5_model.measure(model, written[-1], rows, definition, images[split["test"]], attributes)
     facts.update(config=best, image_size=size, input_size=size * size * 3, keras_version=load_keras().__version__,

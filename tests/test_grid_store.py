@@ -102,3 +102,16 @@ def test_the_anova_is_type_ii_on_an_unbalanced_design():
     assert by_term["a"] == pytest.approx(type_ii["a"], rel=1e-6)
     assert by_term["b"] == pytest.approx(type_ii["b"], rel=1e-6)
     assert abs(type_i_a - type_ii["a"]) > 0.1 * type_ii["a"]  # the design tells the two types apart
+
+
+def test_the_summary_does_not_depend_on_the_order_trials_finish_in():
+    # Parallel trials (--jobs 2) finish in any order; a float mean depends on the order it sums in.
+    rng = np.random.default_rng(0)
+    rows = [dict(CONFIG, n1=n1, dropout=dropout, seed=seed, val_acc=rng.integers(280, 319) / 318,
+                 test_acc=rng.integers(280, 321) / 320, epochs=20, train_time_s=1.0)
+            for n1 in (16, 32, 64, 128) for dropout in (0.0, 0.1, 0.2) for seed in range(3)]
+    in_order = grid_store.summarise(rows)
+    for attempt in range(5):
+        shuffled = grid_store.summarise([rows[i] for i in rng.permutation(len(rows))])
+        assert in_order.equals(shuffled), f"shuffle {attempt}: the means or SDs moved"
+        assert grid_store.ranked(in_order).equals(grid_store.ranked(shuffled))

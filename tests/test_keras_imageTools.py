@@ -327,6 +327,18 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
 # --- 2c: HDF5 -------------------------------------------------------------------------
 
 
+def test_the_best_model_is_retrained_under_the_same_layer_names_whatever_ran_before(small_images):
+    # With --jobs 2 the trials run in workers; the main process built only the patches' models.
+    # model_best.h5 names its weights after the layers, so they must not count earlier models.
+    from tp2.keras_setup import keras
+
+    images, labels = small_images
+    for _ in range(3):
+        keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model, _, _ = kit.retrain_best(CONFIG, 0, images, labels, None, TWO_EPOCHS)
+    assert [layer.name for layer in model.layers if "dense" in layer.name] == ["dense", "dense_1", "dense_2"]
+
+
 def test_h5_model_loads_with_the_same_predictions(small_images, tmp_path):
     images, labels = small_images
     model, split, _ = kit.train_model(CONFIG, 0, images, labels, settings=TWO_EPOCHS)

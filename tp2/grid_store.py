@@ -249,8 +249,11 @@ def usable_trials(trials, path):
 
 
 def summarise(trials):
-    """One row per configuration (in factor order): seeds, mean and sample SD over them."""
-    frame = pd.DataFrame(trials)
+    """One row per configuration (in factor order): seeds, mean and sample SD over them.
+
+    The trials are put in seed order first: a float sum depends on its order, and parallel
+    trials finish in any order, so the means would differ in the last bit from run to run."""
+    frame = pd.DataFrame(trials).sort_values([*FACTORS, "seed"], kind="stable")
     optional = {f"{name}_mean": (name, "mean") for name, _ in OPTIONAL_FIELDS if name in frame}
     return frame.groupby(list(FACTORS), as_index=False).agg(
         seeds=("seed", "count"),

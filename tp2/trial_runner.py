@@ -54,6 +54,11 @@ def reused_model(key, build_fresh):
     return model
 
 
+def forget_models():
+    """Drop the kept model (after `keras.backend.clear_session()`, a new one is built)."""
+    _last_model.clear()
+
+
 def correct_predictions(model, x, y):
     """Whether each image's predicted class (a binary classifier's score > 0.5) is its label, from one batch."""
     return (model.predict(x, batch_size=len(y), verbose=0)[:, 0] > 0.5) == (y > 0.5)
