@@ -39,7 +39,7 @@ from tp2.image_folder import read_class_folders
 from tp2.keras_setup import load_keras
 from tp2.report.format import accuracy as format_accuracy
 from tp2.results import atomic_write, locked, results_dir, staged, write_csv, write_json, write_run_info
-from tp2.settings import option_help
+from tp2.settings import chosen_settings, option_help
 from tp2.splits import stratified_holdout, stratified_split
 from tp2.stats import sample_sd
 
@@ -171,11 +171,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def chosen_settings(args):
+def settings_for(args):
     """The protocol's full or quick settings, with --seeds and --epochs when given."""
-    full, quick = PROTOCOLS[args.protocol]
-    given = {"seeds": args.seeds, "max_epochs": args.epochs}
-    return replace(quick if args.quick else full, **{name: value for name, value in given.items() if value is not None})
+    return chosen_settings(PROTOCOLS, args, seeds=args.seeds, max_epochs=args.epochs)
 
 
 # --- 2b. Data: the class folders, read with Keras ------------------------------------
@@ -334,7 +332,7 @@ def save_model_h5(model, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    settings, classes = chosen_settings(args), check_classes(args.classes)
+    settings, classes = settings_for(args), check_classes(args.classes)
     check_seed(args.seed, settings.seeds + len(settings.augmentation))  # augmentation layer k uses seed + k
     # A bad KERAS_BACKEND is one line; Ctrl-C during the import exits at once, the results folder untouched.
     load_keras()

@@ -40,7 +40,7 @@ from tp2.grid_store import ACTIVATIONS, FACTORS, GRID_FILE, describe, ranked, re
 from tp2.report.format import accuracy
 from tp2.report.som import FACTS, PLANE_TITLES, p_phrase
 from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_json, write_run_info
-from tp2.settings import option_help
+from tp2.settings import chosen_settings, option_help
 from tp2.stats import ANOVA_TYPE, factorial_anova
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
@@ -94,12 +94,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def settings_from(args):
+def settings_for(args):
     """The protocol's full or quick settings with the options given on the command line."""
-    full, quick = PROTOCOLS[args.protocol]
-    given = {"seed": args.seed, "iterations": args.iterations,
-             "som_size": tuple(args.som_size) if args.som_size else None}
-    return replace(quick if args.quick else full, **{k: v for k, v in given.items() if v is not None})
+    return chosen_settings(PROTOCOLS, args, seed=args.seed, iterations=args.iterations,
+                           som_size=tuple(args.som_size) if args.som_size else None)
 
 
 # --- Data: the grid search, one row per configuration -----------------------------------
@@ -291,7 +289,7 @@ SCRIPT = "som_analysis"
 
 def main(argv=None):
     args = parse_args(argv)
-    settings = settings_from(args)
+    settings = settings_for(args)
     check_seed(settings.seed)
     start = time.perf_counter()
     folder = protocol_folder(chosen_results_dir(args), args.protocol)

@@ -53,7 +53,7 @@ from tp2.figures import mean_sd_curves_figure
 from tp2.pytensor_training import accuracy, minibatch_orders, set_parameters, train, train_until_stable
 from tp2.report.format import accuracy as format_accuracy
 from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
-from tp2.settings import option_help
+from tp2.settings import chosen_settings, option_help
 from tp2.splits import shuffled_split, standardised_stratified_split
 from tp2.stats import mean_and_sd, sample_sd
 
@@ -192,13 +192,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def settings_from(args):
+def settings_for(args):
     """The protocol's full or quick settings; --repetitions and --classes, when given, replace theirs."""
-    settings = PROTOCOLS[args.protocol][1 if args.quick else 0]
-    if args.classes is not None:
-        settings = replace(settings, classes=check_classes(args.classes))
-    if args.repetitions is not None:
-        settings = replace(settings, repetitions=args.repetitions)
+    settings = chosen_settings(PROTOCOLS, args, repetitions=args.repetitions,
+                               classes=args.classes and check_classes(args.classes))
     if settings.seeds is not None and settings.repetitions > len(settings.seeds):
         raise UserError(f"--repetitions {settings.repetitions}: the {settings.protocol} protocol has "
                         f"{len(settings.seeds)} seeds (the author's); pass --repetitions {len(settings.seeds)} or fewer")
@@ -429,7 +426,7 @@ def curves_figure(settings, curves):
 
 def main(argv=None):
     args = parse_args(argv)
-    settings = settings_from(args)
+    settings = settings_for(args)
     from tp2.pytensor_setup import FLOATX  # loads PyTensor before the folder is locked (a bad PYTENSOR_FLAGS: one line)
 
     started = time.perf_counter()

@@ -236,6 +236,18 @@ def test_quick_run_prints_one_line_per_run_when_not_interactive(quick_run):
     assert "wrote table2.csv, table2_runs.csv, figure_mnist_curves.png, run_keras_mnist.json" in summary
 
 
+def test_parallel_runs_give_the_numbers_of_one_process_in_the_same_order(quick_run, real_data_dir, tmp_path):
+    _, results = quick_run
+    chosen = ["iv_more_dropout", "original"]  # dropout's random masks, in a worker process
+    parallel = run_quick("keras_mnist.py", real_data_dir, tmp_path, "--jobs", "2", "--experiments", *chosen)
+    assert parallel.returncode == 0, parallel.stderr
+    assert len([line for line in parallel.stdout.splitlines() if line.startswith("[")]) == 2 * keras_mnist.QUICK.seeds
+    one, two = (pd.read_csv(folder / "table2_runs.csv").drop(columns="epoch_time_s") for folder in (results, tmp_path))
+    expected = one[one["experiment"].isin(chosen)].set_index(["experiment", "seed", "epoch"]).loc[chosen].reset_index()
+    pd.testing.assert_frame_equal(two, expected[two.columns], check_exact=True)
+    assert json.loads((tmp_path / "run_keras_mnist.json").read_text())["settings"]["jobs"] == 2
+
+
 def test_report_section_shows_2016_beside_now_and_the_curves(quick_run):
     _, results = quick_run
     text = "\n".join(table2.section(results))
@@ -267,10 +279,10 @@ def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
 
 
 def test_settings_come_from_full_or_quick_and_the_options_given():
-    settings = keras_mnist.chosen_settings(keras_mnist.parse_args(["--quick", "--seeds", "3"]))
+    settings = keras_mnist.settings_for(keras_mnist.parse_args(["--quick", "--seeds", "3"]))
     assert settings == replace(keras_mnist.QUICK, seeds=3)
-    assert keras_mnist.chosen_settings(keras_mnist.parse_args([])) == keras_mnist.FULL
-    chosen = keras_mnist.chosen_settings(keras_mnist.parse_args(["--experiments", "v_no_dropout", "original", "--epochs", "4"]))
+    assert keras_mnist.settings_for(keras_mnist.parse_args([])) == keras_mnist.FULL
+    chosen = keras_mnist.settings_for(keras_mnist.parse_args(["--experiments", "v_no_dropout", "original", "--epochs", "4"]))
     assert list(chosen.experiments) == ["v_no_dropout", "original"] and chosen.epochs == 4
     assert keras_mnist.QUICK == replace(keras_mnist.FULL, train_size=15_000, epochs=2, seeds=2)
 

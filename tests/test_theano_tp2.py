@@ -203,9 +203,9 @@ def test_every_setting_has_a_docstring_and_the_options_come_from_the_settings():
     from tp2.settings import field_docs
 
     assert set(field_docs(theano_tp2.Settings)) == {f.name for f in dataclasses.fields(theano_tp2.Settings)}
-    assert theano_tp2.settings_from(theano_tp2.parse_args([])) == FULL
-    assert theano_tp2.settings_from(theano_tp2.parse_args(["--quick"])) == QUICK
-    chosen = theano_tp2.settings_from(theano_tp2.parse_args(["--quick", "--repetitions", "3"]))
+    assert theano_tp2.settings_for(theano_tp2.parse_args([])) == FULL
+    assert theano_tp2.settings_for(theano_tp2.parse_args(["--quick"])) == QUICK
+    chosen = theano_tp2.settings_for(theano_tp2.parse_args(["--quick", "--repetitions", "3"]))
     assert chosen == replace(QUICK, repetitions=3)
 
 

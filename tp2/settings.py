@@ -9,10 +9,12 @@
     QUICK = replace(FULL, repetitions=2)
 
 `field_docs(Settings)` reads those docstrings, so `--help` is written from the same text;
-`option_help` adds the defaults; `dataclasses.asdict(settings)` goes into run_<script>.json.
+`option_help` adds the defaults; `chosen_settings` picks a protocol's full or quick settings
+and applies the options given; `dataclasses.asdict(settings)` goes into run_<script>.json.
 """
 
 import ast
+import dataclasses
 import inspect
 import textwrap
 
@@ -37,3 +39,11 @@ def option_help(cls, name, full, quick=None):
     if quick is not None and getattr(quick, name) != default:
         return f"{text} (default {default}; {getattr(quick, name)} with --quick)"
     return f"{text} (default {default})"
+
+
+def chosen_settings(protocols, args, **given):
+    """The settings of `args.protocol` ({protocol: (full, quick)}), quick with `args.quick`,
+    with every field in `given` that an option set (None: the option was not given)."""
+    full, quick = protocols[args.protocol]
+    return dataclasses.replace(quick if args.quick else full,
+                               **{name: value for name, value in given.items() if value is not None})
