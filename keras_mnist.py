@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 import lazy_loader
 import numpy as np
 
-from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_seed,
+from tp2.cli import (UserError, add_data_dir_option, add_jobs_option, add_protocol_option, add_results_dir_option, check_seed,
                      chosen_results_dir, format_eta, interactive, make_parser, positive_int, protocol_folder, run)
 from tp2.data import load_mnist_splits
 from tp2.keras_setup import check_backend, load_keras, reuse_compilations
@@ -49,7 +49,7 @@ from tp2.report.format import accuracy as format_accuracy, read_csv as read_resu
 from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_run_info
 from tp2.settings import chosen_settings, option_help
 from tp2.splits import stratified_subset
-from tp2.stats import sample_sd
+from tp2.stats import mean_and_sd, sample_sd
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
@@ -120,8 +120,7 @@ def parse_args(argv=None):
                         help="first seed, 0 or more; runs use seed, seed+1, ... and the validation split uses seed "
                              "(default 0)")
     parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "epochs", FULL, QUICK))
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="runs in parallel joblib processes of one core each; same numbers (default 1)")
+    add_jobs_option(parser, "runs")
     parser.add_argument("--experiments", nargs="+", metavar="NAME",
                         help="run only these experiments (default: all six)")
     parser.add_argument("--quick", action="store_true",
@@ -252,21 +251,11 @@ def summary_table(runs):
     """table2.csv: mean and SD of final validation and test accuracy per experiment."""
     rows = []
     for experiment in dict.fromkeys(r["experiment"] for r in runs):
-        mine = [r for r in runs if r["experiment"] == experiment]
-        val = np.array([r["val_acc"][-1] for r in mine])
-        test = np.array([r["test_acc"] for r in mine])
-        rows.append({
-            "experiment": experiment,
-            "val_acc_mean": val.mean(), "val_acc_sd": sample_sd(val),
-            "test_acc_mean": test.mean(), "test_acc_sd": sample_sd(test),
-            "seeds": len(mine),
-        })
+        finals = [{"val_acc": r["val_acc"][-1], "test_acc": r["test_acc"]} for r in runs if r["experiment"] == experiment]
+        rows.append({"experiment": experiment, **mean_and_sd(finals, ("val_acc", "test_acc")), "seeds": len(finals)})
     table = pd.DataFrame(rows)
-    if "original" in set(table["experiment"]):
-        original = table.loc[table["experiment"] == "original", "test_acc_mean"].iloc[0]
-        table["relative_improvement"] = relative_improvement(original, table["test_acc_mean"])
-    else:
-        table["relative_improvement"] = np.nan
+    original = table.loc[table["experiment"] == "original", "test_acc_mean"]
+    table["relative_improvement"] = relative_improvement(original.iloc[0], table["test_acc_mean"]) if len(original) else np.nan
     return table[["experiment", "val_acc_mean", "val_acc_sd", "test_acc_mean", "test_acc_sd",
                   "relative_improvement", "seeds"]]
 
