@@ -33,7 +33,7 @@ import numpy as np
 
 from tp2 import data as tp2_data, grid_store, hdf5_model, trial_runner
 from tp2.augmentation import augmented_batches, augmented_pool, stream_batches
-from tp2.cli import (add_classes_option, add_data_dir_option, add_jobs_option, add_protocol_option, add_results_dir_option,
+from tp2.cli import (add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
                      check_classes, check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
 from tp2.image_folder import read_class_folders
 from tp2.keras_setup import load_keras
@@ -105,7 +105,8 @@ class Settings:
     label_smoothing: float = 0.1
     """Targets 0.05/0.95 instead of 0/1 (README, keras_imageTools.py section)."""
     steps_per_execution: int = 5
-    """Training steps per compiled call: same weights, ~5% less Python overhead (README, Performance notes)."""
+    """Training steps per round of callbacks (Keras 3's JAX trainer still calls one compiled step at a
+    time): the same weights, ~5% less Python overhead (README, Performance notes)."""
     seeds: int = 3
     """Seeds per configuration."""
     augmented_copies: int | None = 4
@@ -161,7 +162,8 @@ def parse_args(argv=None):
                         + f"; --protocol 2016: {PROTOCOL_2016.seeds}")
     parser.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ... (default 0)")
     parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "max_epochs", FULL, QUICK))
-    add_jobs_option(parser, "trials")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="trials at a time, in joblib processes; the same numbers (default 1)")
     parser.add_argument("--dask", metavar="ADDRESS", help="run the trials on a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the finished grid_search.h5 in --results-dir (train no trial) and redo what follows "

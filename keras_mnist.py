@@ -22,7 +22,6 @@ epsilon; its outputs go to <results-dir>/2016/.
 
     python keras_mnist.py                      # 6 experiments × 5 seeds × 20 epochs
     python keras_mnist.py --quick              # a small check in about a minute, into results-quick/
-    python keras_mnist.py --jobs 2             # two runs at a time, one core each: the same numbers, sooner
 
 Outputs, moved into --results-dir together when the run ends: table2.csv, table2_runs.csv (one
 row per run and epoch), figure_mnist_curves.png and run_keras_mnist.json.
@@ -40,11 +39,10 @@ from dataclasses import dataclass, field, replace
 import lazy_loader
 import numpy as np
 
-from tp2.cli import (UserError, add_data_dir_option, add_jobs_option, add_protocol_option, add_results_dir_option, check_seed,
+from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_seed,
                      chosen_results_dir, format_eta, interactive, make_parser, positive_int, protocol_folder, run)
 from tp2.data import load_mnist_splits
 from tp2.keras_setup import check_backend, load_keras, reuse_compilations
-from tp2.trial_runner import run_trials
 from tp2.report.format import accuracy as format_accuracy, read_csv as read_results_csv
 from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_run_info
 from tp2.settings import chosen_settings, option_help
@@ -120,7 +118,6 @@ def parse_args(argv=None):
                         help="first seed, 0 or more; runs use seed, seed+1, ... and the validation split uses seed "
                              "(default 0)")
     parser.add_argument("--epochs", type=positive_int, help=option_help(Settings, "epochs", FULL, QUICK))
-    add_jobs_option(parser, "runs")
     parser.add_argument("--experiments", nargs="+", metavar="NAME",
                         help="run only these experiments (default: all six)")
     parser.add_argument("--quick", action="store_true",
@@ -318,10 +315,10 @@ def main(argv=None):
         print(f"{settings.protocol} protocol. MNIST: {len(splits['y_train'])} training, {validation} validation, "
               f"{len(splits['y_test'])} test images; {len(settings.experiments)} experiments × {len(seeds)} seeds "
               f"× {settings.epochs} epochs", flush=True)
-        runs = train_all(settings, splits, seeds, started, args.jobs)
+        runs = train_all(settings, splits, seeds, started)
         table = summary_table(runs)
         written = write_outputs(stage, table, runs, settings, dict(
-            seed=args.seed, quick=args.quick, jobs=args.jobs, train_images=len(splits["y_train"]),
+            seed=args.seed, quick=args.quick, train_images=len(splits["y_train"]),
             validation_images=len(splits["y_val"]), test_images=len(splits["y_test"])), started)
     wall = time.perf_counter() - started
     print(f"Table 2: test accuracy, mean ± SD over {len(seeds)} seeds; relative improvement over the original")
@@ -346,43 +343,25 @@ def redraw_figure(results, settings):
     print(f"redrew {path.name} in {results}/ from table2_runs.csv")
 
 
-def train_all(settings, splits, seeds, started, jobs=1):
-    """Every experiment with every seed, in that order; prints a line per run with the run's ETA.
-
-    With jobs > 1 the runs go to joblib processes of one XLA thread each: each run starts from
-    its own seed and session, so the numbers are the same as in one process (tested), and two
-    single-threaded runs finish sooner than one run on two threads (README, Performance notes).
-    """
-    todo = [(experiment, seed) for experiment in settings.experiments for seed in seeds]
-    runs, training_started = [], time.perf_counter()
-    for result in each_run(settings, splits, todo, jobs):
-        runs.append(result)
-        eta = (time.perf_counter() - training_started) / len(runs) * (len(todo) - len(runs))
-        times = result["epoch_times"]
-        print(f"[{len(runs)}/{len(todo)}] {result['experiment']} seed {result['seed']}: "
-              f"val_acc {result['val_acc'][-1]:.4f} test_acc {result['test_acc']:.4f} "
-              f"epoch {np.mean(times[1:] or times):.2f} s (first {times[0]:.2f} s) "
-              f"elapsed {time.perf_counter() - started:.0f} s  ETA {format_eta(eta)}", flush=True)
-    return sorted(runs, key=lambda run: todo.index((run["experiment"], run["seed"])))
-
-
-def each_run(settings, splits, todo, jobs):
-    """train_run for every (experiment, seed) of `todo`, yielded as they finish."""
-    if jobs > 1:
-        yield from run_trials(parallel_run, todo, splits, settings, jobs=jobs)
-        return
+def train_all(settings, splits, seeds, started):
+    """Every experiment with every seed, in order; prints a line per run with the run's ETA."""
+    total, runs = len(settings.experiments) * len(seeds), []
+    training_started = time.perf_counter()
     # Other seeds of a network load its compiled steps instead of compiling again (README, Performance notes).
     with tempfile.TemporaryDirectory(prefix="keras-mnist-xla-") as compile_cache:
         reuse_compilations(compile_cache)
-        for number, (experiment, seed) in enumerate(todo, start=1):
-            if interactive():
-                print(f"[{number}/{len(todo)}] {experiment}, seed {seed}", flush=True)
-            yield train_run(experiment, splits, seed, settings, verbose=1 if interactive() else 0)
-
-
-def parallel_run(experiment, seed, splits, settings):
-    """train_run with the trial runner's arguments (experiment, seed, *shared), in a joblib worker."""
-    return train_run(experiment, splits, seed, settings)
+        for experiment in settings.experiments:
+            for seed in seeds:
+                if interactive():
+                    print(f"[{len(runs) + 1}/{total}] {experiment}, seed {seed}", flush=True)
+                result = train_run(experiment, splits, seed, settings, verbose=1 if interactive() else 0)
+                runs.append(result)
+                eta = (time.perf_counter() - training_started) / len(runs) * (total - len(runs))
+                print(f"[{len(runs)}/{total}] {experiment} seed {seed}: val_acc {result['val_acc'][-1]:.4f} "
+                      f"test_acc {result['test_acc']:.4f} epoch {np.mean(result['epoch_times'][1:] or result['epoch_times']):.2f} s "
+                      f"(first {result['epoch_times'][0]:.2f} s) elapsed {time.perf_counter() - started:.0f} s  "
+                      f"ETA {format_eta(eta)}", flush=True)
+    return runs
 
 
 def write_outputs(folder, table, runs, settings, facts, started):

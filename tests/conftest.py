@@ -59,9 +59,9 @@ def run_script(script, *args, env=None, timeout=900):
     )
 
 
-def run_quick(script, data_dir, results, *options):
-    """`script --quick [options]` on the real data into `results`, offline; fails the test if it fails."""
-    result = run_script(script, "--quick", "--results-dir", results, *options,
+def run_quick(script, data_dir, results):
+    """`script --quick` on the real data into `results`, offline; fails the test if it fails."""
+    result = run_script(script, "--quick", "--results-dir", results,
                         env={"TP2_DATA_DIR": str(data_dir), "TP2_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -236,18 +236,6 @@ def test_quick_run_prints_one_line_per_run_when_not_interactive(quick_run):
     assert "wrote table2.csv, table2_runs.csv, figure_mnist_curves.png, run_keras_mnist.json" in summary
 
 
-def test_parallel_runs_give_the_numbers_of_one_process_in_the_same_order(quick_run, real_data_dir, tmp_path):
-    _, results = quick_run
-    chosen = ["iv_more_dropout", "original"]  # dropout's random masks, in a worker process
-    parallel = run_quick("keras_mnist.py", real_data_dir, tmp_path, "--jobs", "2", "--experiments", *chosen)
-    assert parallel.returncode == 0, parallel.stderr
-    assert len([line for line in parallel.stdout.splitlines() if line.startswith("[")]) == 2 * keras_mnist.QUICK.seeds
-    one, two = (pd.read_csv(folder / "table2_runs.csv").drop(columns="epoch_time_s") for folder in (results, tmp_path))
-    expected = one[one["experiment"].isin(chosen)].set_index(["experiment", "seed", "epoch"]).loc[chosen].reset_index()
-    pd.testing.assert_frame_equal(two, expected[two.columns], check_exact=True)
-    assert json.loads((tmp_path / "run_keras_mnist.json").read_text())["settings"]["jobs"] == 2
-
-
 def test_report_section_shows_2016_beside_now_and_the_curves(quick_run):
     _, results = quick_run
     text = "\n".join(table2.section(results))

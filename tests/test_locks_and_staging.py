@@ -204,7 +204,7 @@ def test_theano_disk_full_leaves_the_folder_as_it_was(results, image_dir, monkey
 def test_keras_mnist_2016_disk_full_leaves_the_folder_as_it_was(results, mnist_dir, monkeypatch, capsys):
     runs = [{"experiment": "original", "seed": 0, "train_size": 300, "val_acc": [0.5, 0.6], "test_acc": 0.6,
              "epoch_times": [1.0, 0.5]}]
-    monkeypatch.setattr(keras_mnist, "train_all", lambda settings, splits, seeds, started, jobs=1: runs)
+    monkeypatch.setattr(keras_mnist, "train_all", lambda settings, splits, seeds, started: runs)
     monkeypatch.setattr(keras_mnist, "save_figure", full_disk_at("figure_mnist_curves.png", keras_mnist.save_figure))
     (results / "2016" / "table2.csv").write_bytes((results / "table2.csv").read_bytes())
     before = snapshot(results)

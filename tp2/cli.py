@@ -156,12 +156,6 @@ def add_protocol_option(parser):
     )
 
 
-def add_jobs_option(parser, what):
-    """--jobs N: `what` (runs, trials) in N joblib processes of one XLA thread each."""
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help=f"{what} in parallel joblib processes of one core each; the same numbers (default 1)")
-
-
 def protocol_folder(results, protocol):
     """Where a protocol's outputs go: the results folder itself, or <results>/2016/."""
     return results if protocol == "revised" else results / protocol

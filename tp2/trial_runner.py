@@ -11,7 +11,6 @@ and test splits with one `predict`. The script passes its own functions in; with
 Dask they are pickled (by value when the script runs as `__main__`, by cloudpickle).
 """
 
-import os
 import time
 
 import numpy as np
@@ -22,8 +21,6 @@ from tp2.grid_store import GRID_FILE, PARTIAL_FILE, config_key, describe, read_r
 from tp2.keras_setup import freeze_imported_objects, load_keras, reuse_compilations
 
 DASK_CONNECT_TIMEOUT_S = 5
-# One XLA thread per worker: two single-threaded trials beat two fighting for two cores (README, Performance notes).
-ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 _last_model = {}  # this process's last trained model, by configuration key
 
@@ -116,7 +113,6 @@ def run_trials(trial, todo, *shared, jobs=1, dask=None):
 
     calls = (joblib.delayed(prepared_trial)(trial, config, seed, *shared) for config, seed in todo)
     if dask is None:
-        os.environ.setdefault("XLA_FLAGS", ONE_THREAD_XLA)
         yield from joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
         return
     client = connect_dask(dask)
