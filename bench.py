@@ -9,9 +9,11 @@ met or not met on the median:
 - a trial of the 2016 grid's largest network vs its GEMM bound (≤ 2.0),
 - the four scripts with --quick, wall time together / 3 minutes (≤ 1.0),
 - the four scripts at full settings, both protocols, wall time / 90 minutes (≤ 1.0), read from
-  the run_<script>.json files that the full run wrote to the results folder and its 2016/.
+  the run_<script>.json files that the full run wrote to the results folder and its 2016/
+  (a --quick run, or a grid that resumed or reused trials, is not a full run: no row).
 
-Each of the first three runs in a fresh Python process.
+Each of the first four runs in a fresh Python process. With --only, the other rows of an
+earlier bench.csv are kept, so one benchmark can be measured again alone.
 
     python bench.py --results-dir results [--repeats 3] [--only NAME ...]
 """
@@ -32,7 +34,7 @@ import numpy as np
 from benchmarks import ratio_row
 from tp2.cli import UserError, add_data_dir_option, add_results_dir_option, make_parser, positive_int, run
 from tp2.data import resolve_data_dir
-from tp2.report.format import markdown_table
+from tp2.report.format import markdown_table, read_csv
 from tp2.results import read_run_info, results_dir, write_csv, write_text
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
@@ -92,6 +94,9 @@ def full_scripts(folder):
             info = read_run_info(where, script)
             if info is None or "--quick" in info["command"]:
                 return None
+            settings = info.get("settings", {})
+            if settings.get("trials_trained_in_this_run", settings.get("trials")) != settings.get("trials"):
+                return None  # a resumed or reused grid: its wall time leaves trials out
             walls[script + protocol] = info["wall_time_s"]
     total = sum(walls.values())
     parts = ", ".join(f"{k} {v / 60:.1f} min" for k, v in walls.items())
@@ -101,6 +106,17 @@ def full_scripts(folder):
         [total / FULL_BUDGET_S],
         f"one full run ({parts}) / {FULL_BUDGET_S // 60} min",
     )
+
+
+def with_earlier_rows(folder, rows):
+    """`rows`, with the rows of the folder's bench.csv for the benchmarks not measured again, in
+    bench.csv's order (new benchmarks last)."""
+    earlier = read_csv(folder, "bench.csv")
+    if earlier is None:
+        return rows
+    new = {row["benchmark"]: row for row in rows}
+    kept = [new.pop(row["benchmark"], row) for row in earlier.to_dict("records")]
+    return kept + list(new.values())
 
 
 def write_outputs(folder, rows):
@@ -154,13 +170,14 @@ def main():
     if "full_scripts" in wanted:
         row = full_scripts(folder)
         if row is None:
-            print("full_scripts: no full-run run_<script>.json files in the results folder; run `make all` first")
+            print("full_scripts: no full run's run_<script>.json in the results folder (quick, resumed or "
+                  "missing); run `make all` first")
         else:
             rows.append(row)
     for row in rows:
         print(f"  {row['benchmark']}: median ratio {row['ratio_median']:.2f} (target {row['target']}) "
               f"{'met' if row['met'] else 'NOT met'}")
-    write_outputs(folder, rows)
+    write_outputs(folder, with_earlier_rows(folder, rows) if args.only else rows)
     print(f"wrote {folder / 'bench.md'}")
 
 

@@ -28,11 +28,34 @@ def test_full_run_row_adds_both_protocols_run_files_and_ignores_quick_runs(tmp_p
     assert bench.full_scripts(tmp_path) is None
 
 
+def test_full_run_row_leaves_out_a_grid_that_resumed_or_reused_its_trials(tmp_path):
+    (tmp_path / "2016").mkdir()
+    for folder in (tmp_path, tmp_path / "2016"):
+        for script in bench.SCRIPTS:
+            (folder / f"run_{script}.json").write_text(json.dumps({"command": f"python {script}.py", "wall_time_s": 60.0}))
+    grid = {"command": "python keras_imageTools.py", "wall_time_s": 600.0,
+            "settings": {"trials": 600, "trials_trained_in_this_run": 600}}
+    (tmp_path / "2016" / "run_keras_imageTools.json").write_text(json.dumps(grid))
+    assert bench.full_scripts(tmp_path)["ratio_median"] == (7 * 60.0 + 600.0) / 5400.0
+    grid["settings"]["trials_trained_in_this_run"] = 0  # --reuse
+    (tmp_path / "2016" / "run_keras_imageTools.json").write_text(json.dumps(grid))
+    assert bench.full_scripts(tmp_path) is None
+
+
 def test_bench_writes_markdown_and_csv(tmp_path):
     rows = [bench.ratio_row("cache", "≥ 10", [12.0, 14.0, 15.0], "cached / decoded")]
     bench.write_outputs(tmp_path, rows)
     assert "12.00 / 14.00 / 15.00" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench.csv").read_text().splitlines()[0].startswith("benchmark,target,ratio_min")
+
+
+def test_measuring_one_benchmark_again_keeps_the_other_rows_in_their_order(tmp_path):
+    first = [bench.ratio_row(name, "≤ 1.0", [ratio], name) for name, ratio in (("a", 0.5), ("b", 1.5), ("c", 0.7))]
+    bench.write_outputs(tmp_path, first)
+    again = bench.with_earlier_rows(tmp_path, [bench.ratio_row("b", "≤ 1.0", [0.9], "b again"), bench.ratio_row("d", "≥ 10", [12.0], "d")])
+    assert [(row["benchmark"], row["ratio_median"], bool(row["met"])) for row in again] == [
+        ("a", 0.5, True), ("b", 0.9, True), ("c", 0.7, True), ("d", 12.0, True)]
+    assert bench.with_earlier_rows(tmp_path / "nothing", first) == first
 
 
 def test_each_benchmark_runs_in_a_fresh_process():
