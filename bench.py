@@ -10,9 +10,11 @@ met or not met on the median:
 - the four scripts with --quick, wall time together / 3 minutes (≤ 1.0),
 - the four scripts at full settings, both protocols, wall time / 90 minutes (≤ 1.0), read from
   the run_<script>.json files that the full run wrote to the results folder and its 2016/
-  (a --quick run, or a grid that resumed or reused trials, is not a full run: no row).
+  (a --quick run, or a grid that resumed or reused trials, is not a full run: no row),
+- the matrix products of that full run's Keras trainings, timed with NumPy at their own shapes,
+  / 90 minutes (≤ 1.0): whether the budget is reachable at all here (`benchmarks/full_run_floor.py`).
 
-Each of the first four runs in a fresh Python process. With --only, the other rows of an
+Each benchmark but the full run's wall time runs in a fresh Python process. With --only, the other rows of an
 earlier bench.csv are kept, so one benchmark can be measured again alone.
 
     python bench.py --results-dir results [--repeats 3] [--only NAME ...]
@@ -54,7 +56,7 @@ def parse_args():
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=[*BENCHMARK_MODULES, "quick_scripts", "full_scripts"],
+        choices=[*BENCHMARK_MODULES, "quick_scripts", "full_scripts", "full_run_floor"],
         help="run only these benchmarks",
     )
     return parser.parse_args()
@@ -108,6 +110,12 @@ def full_scripts(folder):
     )
 
 
+def full_results(folder, scripts):
+    """Whether `scripts` have written full-settings results (not --quick) to the folder and its 2016/."""
+    infos = [read_run_info(where, script) for where in (folder, folder / "2016") for script in scripts]
+    return all(info is not None and "--quick" not in info["command"] for info in infos)
+
+
 def with_earlier_rows(folder, rows):
     """`rows`, with the rows of the folder's bench.csv for the benchmarks not measured again, in
     bench.csv's order (new benchmarks last)."""
@@ -154,11 +162,15 @@ def measure_benchmark(name, data_dir, repeats):
     return importlib.import_module(f"benchmarks.{name}").measure(data_dir, repeats=repeats)
 
 
+def measure_full_run_floor(data_dir, repeats, folder):
+    return importlib.import_module("benchmarks.full_run_floor").measure(data_dir, repeats=repeats, results=folder)
+
+
 def main():
     args = parse_args()
     folder = results_dir(args.results_dir)
     data_dir = resolve_data_dir(args.data_dir).resolve()
-    wanted = args.only or [*BENCHMARK_MODULES, "quick_scripts", "full_scripts"]
+    wanted = args.only or [*BENCHMARK_MODULES, "quick_scripts", "full_scripts", "full_run_floor"]
     rows = []
     for name in BENCHMARK_MODULES:
         if name in wanted:
@@ -174,6 +186,12 @@ def main():
                   "missing); run `make all` first")
         else:
             rows.append(row)
+    if "full_run_floor" in wanted:
+        if not full_results(folder, ("keras_mnist", "keras_imageTools")):
+            print("full_run_floor: needs the full run's Table 2 and grids in the results folder; run `make all` first")
+        else:
+            print("benchmark full_run_floor ...", flush=True)
+            rows += in_fresh_process(measure_full_run_floor, data_dir, args.repeats, folder)
     for row in rows:
         print(f"  {row['benchmark']}: median ratio {row['ratio_median']:.2f} (target {row['target']}) "
               f"{'met' if row['met'] else 'NOT met'}")
