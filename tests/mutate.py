@@ -368,6 +368,25 @@ MUTANTS = (
         "import pandas as pd\n",
         ("tests/test_help.py::test_help_loads_no_heavy_library[theano_tp2.py]",),
         "--help answers in about half a second: pandas (and h5py) load only when a run uses them"),
+    # --- make all and the benchmarks ------------------------------------------------------------
+    Mutant(
+        "make-all-marks-no-step", "Makefile",
+        "\t@mkdir -p $(DONE) && touch $@\n",
+        "\t@true\n",
+        ("tests/test_makefile.py::test_make_all_after_a_failure_goes_on_from_the_step_that_failed",),
+        "rerunning make all after an interruption skips the steps it had finished"),
+    Mutant(
+        "make-all-keeps-its-marks", "Makefile",
+        "\trm -rf $(DONE)\n",
+        "\ttrue\n",
+        ("tests/test_makefile.py::test_make_all_runs_every_step_in_order_then_the_report_and_forgets_them",),
+        "once make all has finished, the next make all (like one on a fresh clone) runs everything afresh"),
+    Mutant(
+        "floor-counts-an-input-gradient-for-the-images", "benchmarks/full_run_floor.py",
+        "            if layer > 0:  # no gradient is needed for the input images\n",
+        "            if True:\n",
+        ("tests/test_full_run_floor.py::test_a_training_step_does_the_six_flops_per_weight_and_sample_but_the_input_gradient",),
+        "the full run's matrix-product floor counts exactly the products a training step does"),
 )
 
 
