@@ -46,7 +46,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
-                     check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
+                     check_seed, chosen_results_dir, eta_clock, make_parser, positive_int, protocol_folder, run)
 from tp2.data import DEFAULT_CLASSES, feature_facts, load_caltech_vectors
 from tp2.figures import mean_sd_curves_figure
 # The loops that drive a compiled train_step: full batch, shuffled minibatches, the author's 2016 stop rule.
@@ -329,19 +329,27 @@ def random_check_frame(settings, rows):
 # split afresh for every repetition (tp2/splits.py); every experiment trains on every repetition's split.
 
 
-def run_table1(settings, x, y, seed):
-    """Every experiment on every repetition's split; returns (results, loss curves)."""
+def trainings(settings):
+    """How many models a run trains for Table 1: every experiment on every repetition, and
+    again under each of the 2016 ablations."""
+    tables = 1 + (len(ABLATIONS_2016) if settings.protocol == "2016" else 0)
+    return tables * len(settings.experiments) * settings.repetitions
+
+
+def run_table1(settings, x, y, seed, step_done=None):
+    """Every experiment on every repetition's split; returns (results, loss curves).
+    `step_done()` (an eta_clock) is called after each model and gives the run's ETA."""
     models = {name: build_model(settings, x.shape[1], spec["hidden"], spec["learning_rate"],
                                 with_xent="stop_change" in spec)  # compiled once
               for name, spec in settings.experiments.items()}
     results, curves = {name: [] for name in settings.experiments}, {name: [] for name in settings.experiments}
     with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
         for rep, rep_seed in enumerate(repetition_seeds(settings, seed)):
-            run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves)
+            run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves, step_done)
     return results, curves
 
 
-def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves):
+def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves, step_done=None):
     """The four experiments on one repetition's split; appends to `results` and `curves`.
 
     The revised protocol draws each model's start from its own generator; the 2016 recipe
@@ -374,8 +382,9 @@ def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves)
             result["steps"] = len(losses)
         results[name].append(result)
         curves[name].append(losses)
+        eta = f"  ETA {step_done()}" if step_done else ""
         print(f"  repetition {rep + 1}/{settings.repetitions} {name:<25} train {result['train_acc']:.4f} "
-              f"test {result['test_acc']:.4f} time {seconds:.2f} s", flush=True)
+              f"test {result['test_acc']:.4f} time {seconds:.2f} s{eta}", flush=True)
 
 
 # --- Table 1, numbers: table1.csv -----------------------------------------------------------
@@ -389,14 +398,14 @@ def table1_frame(results, ddof=1):
                          for name, reps in results.items()])
 
 
-def ablation_frame(settings, data_dir, seed, main_table):
+def ablation_frame(settings, data_dir, seed, main_table, step_done=None):
     """table1_ablations.csv: the 2016 recipe with one thing changed at a time (ABLATIONS_2016)."""
     frames = [main_table.assign(ablation="none (the 2016 recipe)")]
     for ablation, change in ABLATIONS_2016.items():
         print(f"ablation: {ablation}", flush=True)
         changed = replace(settings, **change)
         x, y = load_caltech_vectors(changed, data_dir)
-        results, _ = run_table1(changed, x, y, seed)
+        results, _ = run_table1(changed, x, y, seed, step_done)
         frames.append(table1_frame(results, changed.sd_ddof).assign(ablation=ablation))
     frame = pd.concat(frames, ignore_index=True)
     return frame[["ablation", *[c for c in frame.columns if c != "ablation"]]]
@@ -436,13 +445,15 @@ def main(argv=None):
         rows = random_check(settings, args.seed)
         written = [write_csv(stage / "random_check.csv", random_check_frame(settings, rows))]
 
-        print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions")
-        table_results, curves = run_table1(settings, x, y, args.seed)
+        print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions"
+              + (f", then {len(ABLATIONS_2016)} ablations of it" if settings.protocol == "2016" else ""))
+        step_done = eta_clock(trainings(settings))  # the ETA of every model still to train, ablations included
+        table_results, curves = run_table1(settings, x, y, args.seed, step_done)
         table = table1_frame(table_results, settings.sd_ddof)
         written.append(write_csv(stage / "table1.csv", table))
         written.append(save_figure(stage / "figure_table1_curves.png", curves_figure(settings, curves)))
         if settings.protocol == "2016":
-            ablations = ablation_frame(settings, args.data_dir, args.seed, table)
+            ablations = ablation_frame(settings, args.data_dir, args.seed, table, step_done)
             written.append(write_csv(stage / "table1_ablations.csv", ablations))
             written.append(write_json(stage / "features.json",
                                       feature_facts(x, y, settings.classes, settings.storage_dtype)))

@@ -100,8 +100,8 @@ MUTANTS = (
         "early stopping on the validation loss (patience 5, best weights restored)"),
     Mutant(
         "grid-ranked-on-test", "tp2/grid_store.py",
-        '        ["val_acc_mean", "val_acc_sd"], ascending=[False, True], kind="stable", na_position="last"\n',
-        '        ["test_acc_mean", "val_acc_sd"], ascending=[False, True], kind="stable", na_position="last"\n',
+        '    mean = summary["val_acc_mean"].round(12).rename("tied_mean")\n',
+        '    mean = summary["test_acc_mean"].round(12).rename("tied_mean")\n',
         (f"{T_GRID_STORE}::test_ranking_uses_validation_only_and_shares_ranks_between_ties",),
         "the best configuration (grid summary, model_best.h5, Table 3) is chosen on validation accuracy; "
         "test accuracy never decides"),
@@ -261,10 +261,11 @@ MUTANTS = (
         "Table 3 ranks with ties: equal mean validation accuracies share the best rank"),
     Mutant(
         "rank-ties-split-by-the-last-bit", "tp2/grid_store.py",
-        '    order["rank"] = order["val_acc_mean"].round(12).rank(',
-        '    order["rank"] = order["val_acc_mean"].rank(',
-        (f"{T_GRID_STORE}::test_ranking_uses_validation_only_and_shares_ranks_between_ties",),
-        "ties are ties even when two means of the same accuracies differ in the last bit"),
+        '    mean = summary["val_acc_mean"].round(12).rename("tied_mean")\n',
+        '    mean = summary["val_acc_mean"].rename("tied_mean")\n',
+        (f"{T_GRID_STORE}::test_ranking_uses_validation_only_and_shares_ranks_between_ties",
+         f"{T_GRID_STORE}::test_within_a_tie_the_smaller_sd_goes_first_even_when_its_mean_is_lower_in_the_last_bit"),
+        "ties are ties even when two means of the same accuracies differ in the last bit, and ordered by SD"),
     # --- Models and recipes as documented -----------------------------------------------------
     Mutant(
         "theano-l2-weight", "theano_tp2.py",

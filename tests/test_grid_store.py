@@ -42,6 +42,17 @@ def test_ranking_uses_validation_only_and_shares_ranks_between_ties():
     assert list(order["rank"]) == [1, 2, 2, 4]
 
 
+def test_within_a_tie_the_smaller_sd_goes_first_even_when_its_mean_is_lower_in_the_last_bit():
+    summary = grid_store.summarise(trials({
+        16: ([0.2, 0.05, 0.05], [0.5] * 3),  # mean 0.10000000000000002, SD 0.087
+        32: ([0.05, 0.1, 0.15], [0.5] * 3),  # mean 0.09999999999999999, SD 0.05: the same mean, steadier
+    }))
+    means = summary.set_index("n1")["val_acc_mean"]
+    assert means[16] > means[32] and means[16] == pytest.approx(means[32])
+    order = grid_store.ranked(summary)
+    assert list(order["n1"]) == [32, 16] and list(order["rank"]) == [1, 1]
+
+
 def test_rows_survive_save_and_the_csv_is_regenerated_from_them(tmp_path):
     definition = {"factors": {"n1": [16, 32]}, "max_epochs": 3}
     rows = trials({32: ([0.75, 0.5], [0.25, 0.5]), 16: ([0.5], [0.5])})

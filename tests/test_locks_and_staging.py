@@ -190,7 +190,7 @@ def test_theano_disk_full_leaves_the_folder_as_it_was(results, image_dir, monkey
     experiments = theano_tp2.QUICK.experiments
     monkeypatch.setattr(theano_tp2, "algebra_example", lambda: None)
     monkeypatch.setattr(theano_tp2, "random_check", lambda settings, seed: [{"train_error": 0.1, "test_error": 0.5}] * 2)
-    monkeypatch.setattr(theano_tp2, "run_table1", lambda settings, x, y, seed: (
+    monkeypatch.setattr(theano_tp2, "run_table1", lambda settings, x, y, seed, step_done=None: (
         {name: [{"train_acc": 0.9, "test_acc": 0.8, "time_s": 0.1}] * 2 for name in experiments},
         {name: [np.ones(3)] * 2 for name in experiments}))
     monkeypatch.setattr(theano_tp2, "write_csv", full_disk_at("table1.csv", theano_tp2.write_csv))

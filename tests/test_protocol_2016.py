@@ -2,6 +2,7 @@
 (original-code/tp2), by hand computations and on quick runs of the real data."""
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -109,10 +110,14 @@ def test_the_2016_split_is_dataPartition_and_minibatch_train_accuracy_is_the_las
 
 
 @pytest.fixture(scope="module")
-def quick_2016(real_data_dir, tmp_path_factory):
+def quick_2016_run(real_data_dir, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    run_quick_protocol("theano_tp2.py", real_data_dir, results)
-    return results / "2016"
+    return results / "2016", run_quick_protocol("theano_tp2.py", real_data_dir, results).stdout
+
+
+@pytest.fixture(scope="module")
+def quick_2016(quick_2016_run):
+    return quick_2016_run[0]
 
 
 def run_quick_protocol(script, data_dir, results):
@@ -137,6 +142,16 @@ def test_quick_2016_run_writes_table1_both_train_accuracies_and_the_ablations(qu
     info = json.loads((quick_2016 / "run_theano_tp2.json").read_text())
     assert info["settings"]["protocol"] == "2016" and info["settings"]["seeds"][:2] == [750, 2]
     assert not (quick_2016.parent / "table1.csv").exists()  # the revised table is not touched
+
+
+def test_the_2016_run_gives_the_eta_of_every_model_left_its_ablations_included(quick_2016_run):
+    lines = [line for line in quick_2016_run[1].splitlines() if line.lstrip().startswith("repetition ")]
+    assert len(lines) == (1 + 4) * 4 * 2  # the recipe and its four ablations x four models x two repetitions
+    etas = [re.fullmatch(r".* ETA (\d+)m(\d\d)s", line) for line in lines]
+    assert all(etas), lines
+    seconds = [60 * int(eta[1]) + int(eta[2]) for eta in etas]
+    assert seconds[7] > 0  # the recipe's last model: the ablations are still to come
+    assert seconds[-1] == 0
 
 
 def test_report_puts_report_rerun_and_revised_side_by_side(quick_2016, tmp_path):

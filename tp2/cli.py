@@ -12,6 +12,7 @@ import errno
 import os
 import signal
 import sys
+import time
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -214,3 +215,15 @@ def format_eta(seconds):
     """'4m05s', or '1h02m' from an hour on: the ETA of a progress line."""
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def eta_clock(total):
+    """For a run of `total` similar steps: a function to call as each step ends, which returns
+    the time left as format_eta text, from the mean time per step so far."""
+    started, done = time.perf_counter(), []
+
+    def step_done():
+        done.append(None)
+        return format_eta((time.perf_counter() - started) / len(done) * max(total - len(done), 0))
+
+    return step_done

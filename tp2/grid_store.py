@@ -275,9 +275,10 @@ def ranked(summary):
     ties sharing the best rank (as scikit-learn's `rank_test_score`): configurations with
     the same `rank` are equally good on validation.
     """
-    order = summary.sort_values(
-        ["val_acc_mean", "val_acc_sd"], ascending=[False, True], kind="stable", na_position="last"
+    # Equal means can differ in the last bit (other accuracies with the same sum): compare them rounded.
+    mean = summary["val_acc_mean"].round(12).rename("tied_mean")
+    order = pd.concat([summary, mean], axis=1).sort_values(
+        ["tied_mean", "val_acc_sd"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
-    # Means of the same accuracies summed in another order can differ in the last bit.
-    order["rank"] = order["val_acc_mean"].round(12).rank(method="min", ascending=False).astype(int)
+    order["rank"] = order.pop("tied_mean").rank(method="min", ascending=False).astype(int)
     return order
