@@ -301,6 +301,7 @@ def reference(tmp_path):
     for name in ("table1.csv", "table2.csv", "2016/table1.csv"):
         table.to_csv(folder / name, index=False)
     (folder / "run_x.json").write_text(json.dumps({"date": "2026-01-01", "wall_time_s": 10, "settings": {"seed": 0}}))
+    (folder / "h5_facts.json").write_text(json.dumps({"grid_csv": 626, "grid_gzip": 9000, "grid_plain": 20000}))
     write_h5(folder / "grid_search.h5", [0.8, 0.9, 0.7], [1.0, 2.0, 3.0])
     write_h5(folder / "other.h5", [0.8, 0.9, 0.7], [1.0, 2.0, 3.0])
     write_image(folder / "figure.png", size=(20, 10))
@@ -331,6 +332,10 @@ def test_verify_names_what_differs_and_leaves_timings_aside(reference, tmp_path)
     write_h5(rerun / "other.h5", [0.8, 0.95, 0.7], [1.0, 2.0, 3.0])  # one trial's accuracy
     (rerun / "2016" / "table1.csv").unlink()
     verdicts = verify(rerun, reference)
+    (rerun / "h5_facts.json").write_text(json.dumps({"grid_csv": 627, "grid_gzip": 9044, "grid_plain": 20000}))
+    assert verify(rerun, reference)["h5_facts.json"] == "identical"  # those two sizes hold the trials' times
+    (rerun / "h5_facts.json").write_text(json.dumps({"grid_csv": 626, "grid_gzip": 9000, "grid_plain": 20008}))
+    assert verify(rerun, reference)["h5_facts.json"].startswith("differs (max |difference| = 8, 1 of 1 values)")
     assert verdicts["table1.csv"].startswith("differs (max |difference| = 0.01, 1 of 4 values)")
     assert verdicts["other.h5"].startswith("differs (max |difference| = 0.05, 1 of 9 values)")
     assert verdicts["2016/table1.csv"] == "missing"
