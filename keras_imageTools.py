@@ -16,23 +16,20 @@ test set as validation and fixed no seed. Here the images are decoded once (and 
 across processes), each configuration is trained with several seeds on stratified
 70/10/20 train/validation/test splits drawn from the seed, early stopping and the choice
 of the best configuration look at the validation split only, and the grid resumes after
-an interruption (every trial is in `.grid_search.partial.h5` as soon as it ends). Keras is
-imported only once the options and KERAS_BACKEND are checked, so `--help` answers at once.
+an interruption (every trial is in `.grid_search.partial.h5` as soon as it ends).
 """
 
 from tp2.cli import exit_on_ctrl_c_while_importing
 
 exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
-import dataclasses
 import time
-from dataclasses import dataclass, replace
-from itertools import product
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from tp2 import data as tp2_data, grid_store, hdf5_model, trial_runner
-from tp2.augmentation import augmented_batches, augmented_pool, stream_batches
+from tp2.augmentation import AUGMENTATION, AUGMENTATION_2016, augmented_batches, augmented_pool, stream_batches
 from tp2.cli import (add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
                      check_classes, check_seed, chosen_results_dir, make_parser, positive_int, protocol_folder, run)
 from tp2.image_folder import read_class_folders
@@ -53,21 +50,6 @@ QUICK_GRID = (("augmentation", (0, 1)), ("n1", (128,)), ("n2", (0, 128)), ("drop
 GRID_2016 = (("n1", (512, 256, 128, 64, 32, 16)), ("n2", (256, 128, 64, 32, 0)), ("dropout", (0.7, 0.5, 0.2, 0.1, 0.0)),
              ("activation", ("relu", "sigmoid")), ("augmentation", (0, 1)))
 QUICK_GRID_2016 = (("n1", (64,)), ("n2", (0, 32)), ("dropout", (0.2,)), ("activation", ("relu", "sigmoid")), ("augmentation", (0, 1)))
-
-# Augmentation as Keras preprocessing layers with their arguments; layer k gets seed + k.
-AUGMENTATION = (("RandomFlip", {"mode": "horizontal"}),
-                ("RandomRotation", {"factor": 0.05, "fill_mode": "nearest"}),
-                ("RandomZoom", {"height_factor": 0.1, "fill_mode": "nearest"}))
-# His ImageDataGenerator(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
-# shear_range=0.2, zoom_range=0.2, horizontal_flip=True): one affine map per image, pixels
-# taken by nearest neighbour (scipy order 0) with fill_mode "nearest"; here as a chain of layers.
-# Keras 1's shear_range was an angle in radians; tan(0.2) ≈ 0.2 of the width is RandomShear's unit.
-NEAREST = {"interpolation": "nearest", "fill_mode": "nearest"}
-AUGMENTATION_2016 = (("RandomRotation", {"factor": 40 / 360, **NEAREST}),
-                     ("RandomTranslation", {"height_factor": 0.2, "width_factor": 0.2, **NEAREST}),
-                     ("RandomShear", {"x_factor": 0.2, **NEAREST}),
-                     ("RandomZoom", {"height_factor": 0.2, "width_factor": 0.2, **NEAREST}),
-                     ("RandomFlip", {"mode": "horizontal"}))
 
 
 @dataclass(frozen=True)
@@ -100,13 +82,10 @@ class Settings:
     """Training batches per epoch; None: one pass over the training split."""
     patience: int | None = 5
     """Epochs without a lower validation loss before a trial stops; None: no early stopping, no validation."""
-    # On the 6 best no-augmentation relu configurations this raised validation accuracy on
-    # two disjoint sets of seeds (0-4: 0.980 -> 0.983; 5-12: 0.990 -> 0.992).
     label_smoothing: float = 0.1
-    """Targets 0.05/0.95 instead of 0/1 (README, keras_imageTools.py section)."""
+    """Targets 0.05/0.95 instead of 0/1: higher validation accuracy on two sets of seeds (docs/NOTES.md)."""
     steps_per_execution: int = 5
-    """Training steps per round of callbacks (Keras 3's JAX trainer still calls one compiled step at a
-    time): the same weights, ~5% less Python overhead (README, Performance notes)."""
+    """Training steps per round of callbacks: the same weights, ~5% less Python overhead (README, Performance notes)."""
     seeds: int = 3
     """Seeds per configuration."""
     augmented_copies: int | None = 4
@@ -140,12 +119,6 @@ QUICK_2016 = replace(PROTOCOL_2016, grid=QUICK_GRID_2016)
 PROTOCOLS = {"revised": (FULL, QUICK), "2016": (PROTOCOL_2016, QUICK_2016)}
 
 
-def configurations(grid):
-    """Every combination of the factor levels, as dicts, in a fixed order."""
-    factors = [factor for factor, _ in grid]
-    return [dict(zip(factors, values)) for values in product(*(levels for _, levels in grid))]
-
-
 def parse_args(argv=None):
     parser = make_parser(__doc__.split("\n")[1].removeprefix("Title: "), """outputs (in --results-dir):
   grid_search.h5 / .csv   one row per (configuration, seed); rerunning resumes
@@ -169,7 +142,7 @@ def parse_args(argv=None):
                         help="keep the finished grid_search.h5 in --results-dir (train no trial) and redo what follows "
                              "from it: the summary, the CSV, model_best.h5, h5_facts.json and Figure 2")
     parser.add_argument("--quick", action="store_true",
-                        help=f"a small sub-grid ({len(configurations(QUICK.grid))} configurations), same outputs")
+                        help=f"a small sub-grid ({len(grid_store.configurations(QUICK.grid))} configurations), same outputs")
     return parser.parse_args(argv)
 
 
@@ -190,31 +163,10 @@ def read_images(root, classes, settings=FULL):
 def split_indices(labels, seed, settings=FULL):
     """{'train'|'val'|'test': indices}: a stratified 70/10/20 split drawn from the seed; or, for
     the 2016 protocol, {'train'|'test'}: test_per_class images of each class held out, from split_seed."""
-    if settings.split_seed is not None:
-        seed = settings.split_seed
+    seed = seed if settings.split_seed is None else settings.split_seed
     if settings.test_per_class is not None:
         return dict(zip(("train", "test"), stratified_holdout(labels, settings.test_per_class, seed)))
     return dict(zip(("train", "val", "test"), stratified_split(labels, settings.split_fractions, seed)))
-
-
-# --- 2b. TP1's functions with Keras primitives, and patches vs the whole image ----------
-# TP1's loadImages, normalizeImage, getPatches and scaleRange are redone with public Keras 3 API
-# in tp2/tp1_in_keras.py (load_rgb, fit_to_size, standardize_per_image, random_patches,
-# grid_patches with keras.ops.image.extract_patches, scale_to_unit_range with array_to_img).
-# The report found "no way to extract patches" in Keras and said the whole image did as well;
-# patches_vs_whole_image measures it on these images.
-
-
-def patch_experiment(images, labels, settings, seed, stage):
-    """tp1_patches_vs_whole.csv: test accuracy of one small classifier on the whole image vs on patches."""
-    from tp2 import tp1_in_keras  # imports Keras: not before the options are checked
-
-    start = time.perf_counter()
-    print(f"TP1's patches vs the whole image: {settings.patch_experiment_seeds} seed(s)", flush=True)
-    patches = tp1_in_keras.patches_vs_whole_image(images, labels, seed, repeats=settings.patch_experiment_seeds)
-    print(patches[["arm", "test_accuracy_mean", "test_accuracy_sd"]].to_string(index=False)
-          + f"\n({time.perf_counter() - start:.0f} s)", flush=True)
-    return write_csv(stage / "tp1_patches_vs_whole.csv", patches.drop(columns="test_accuracies"))
 
 
 # --- 2b. Model -----------------------------------------------------------------------
@@ -242,11 +194,6 @@ def build_model(config, seed, settings=FULL):
 # --- 2b. Training: one trial is one (configuration, seed) ----------------------------
 
 
-def network_key(config):
-    """The configuration without augmentation: what the model's graph depends on."""
-    return grid_store.config_key(config)[1:]
-
-
 def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=0):
     """Train one (configuration, seed); returns (model, split indices, Keras' history dict).
 
@@ -258,9 +205,8 @@ def train_model(config, seed, images, labels, pool=None, settings=FULL, verbose=
     split = split_indices(labels, seed, settings)
     if config["augmentation"] and pool is None:
         raise ValueError("an augmented configuration needs the augmented copies (pool)")
-    # This network's model traced for an earlier trial, reset to this trial's initial state: no tracing
-    # again (README, Performance notes). A model compiled for another recipe (settings) is never reused.
-    model = trial_runner.reused_model((network_key(config), repr(settings)), lambda: build_model(config, seed, settings))
+    # This network's model from an earlier trial (same settings), reset: no tracing again (README, Performance notes).
+    model = trial_runner.reused_model((grid_store.network_key(config), repr(settings)), lambda: build_model(config, seed, settings))
     if settings.patience is None:
         return train_model_2016(model, config, seed, images, labels, pool, split, settings, verbose)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
@@ -292,15 +238,13 @@ def run_trial(config, seed, images, labels, pool, settings):
     """One trial of the grid: train, then validation and test accuracy (runs in workers too)."""
     start = time.perf_counter()
     model, split, history = train_model(config, seed, images, labels, pool, settings)
-    epochs_run = len(history["loss"])
-    if settings.patience is None:
-        # 2016: the held-out folder was his only one; it both chose and reported, so val_acc is test_acc.
+    if settings.patience is None:  # 2016: his only held-out folder both chose and reported, so val_acc is test_acc
         test = trial_runner.split_accuracies(model, images, labels, split, names=("test",))["test"]
-        return dict(config, seed=seed, val_acc=test, test_acc=test, epochs=epochs_run,
-                    train_time_s=time.perf_counter() - start, train_acc=float(history["accuracy"][-1]))
-    accuracies = trial_runner.split_accuracies(model, images, labels, split)
-    return dict(config, seed=seed, val_acc=accuracies["val"], test_acc=accuracies["test"],
-                epochs=epochs_run, train_time_s=time.perf_counter() - start)
+        accuracies, last_train_acc = {"val": test, "test": test}, {"train_acc": float(history["accuracy"][-1])}
+    else:
+        accuracies, last_train_acc = trial_runner.split_accuracies(model, images, labels, split), {}
+    return dict(config, seed=seed, val_acc=accuracies["val"], test_acc=accuracies["test"], epochs=len(history["loss"]),
+                train_time_s=time.perf_counter() - start, **last_train_acc)
 
 
 # --- 2b. The table's numbers: mean and SD per configuration, best first ---------------
@@ -336,8 +280,7 @@ def main(argv=None):
     args = parse_args(argv)
     settings, classes = settings_for(args), check_classes(args.classes)
     check_seed(args.seed, settings.seeds + len(settings.augmentation))  # augmentation layer k uses seed + k
-    # A bad KERAS_BACKEND is one line; Ctrl-C during the import exits at once, the results folder untouched.
-    load_keras()
+    load_keras()  # a bad KERAS_BACKEND is one line; Ctrl-C here exits at once, the results folder untouched
     started = time.perf_counter()
     if args.dask is not None:
         trial_runner.connect_dask(args.dask).close()  # fail fast, before reading any image
@@ -351,21 +294,20 @@ def main(argv=None):
     best_rows = [row for row in rows if grid_store.config_key(row) == grid_store.config_key(best)]
     val, test = ([row[name] for row in best_rows] for name in ("val_acc", "test_acc"))
     chosen_on = "validation" if settings.patience is not None else "the held-out test split, as the author chose"
-    spread = (f"val {val[0]:.4f}, test {test[0]:.4f}, one run" if len(best_rows) == 1 else  # one run: no SD
-              f"val {format_accuracy(np.mean(val), sample_sd(val))}, test {format_accuracy(np.mean(test), sample_sd(test))} "
-              f"over {len(best_rows)} seeds")
-    print(f"best on {chosen_on}: {grid_store.describe(best)}: {spread}")
+    spread = lambda values: format_accuracy(np.mean(values), sample_sd(values) if len(values) > 1 else None)  # one run: no SD
+    runs = ", one run" if len(best_rows) == 1 else f" over {len(best_rows)} seeds"
+    print(f"best on {chosen_on}: {grid_store.describe(best)}: val {spread(val)}, test {spread(test)}{runs}")
     print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({time.perf_counter() - started:.0f} s)")
 
 
 def run_exercise(args, settings, classes, results, stage, started):
     """The grid (resumed from `results`), then its outputs into `stage`; returns (rows, best, files written)."""
     if args.protocol == "2016":
-        print(f"2016 protocol: the author's grid, {len(configurations(settings.grid))} configurations × "
+        print(f"2016 protocol: the author's grid, {len(grid_store.configurations(settings.grid))} configurations × "
               f"{settings.seeds} seed(s), {settings.max_epochs} epochs of {settings.steps_per_epoch} batches of "
               f"{settings.batch_size}, {settings.test_per_class} held-out images per class", flush=True)
     definition, attributes = grid_store.grid_definition(settings, classes), grid_store.grid_attributes(settings)
-    configs, seeds = configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
+    configs, seeds = grid_store.configurations(settings.grid), [args.seed + i for i in range(settings.seeds)]
     earlier, source = trial_runner.earlier_trials(results, definition, configs, seeds, args.reuse)  # before long work
 
     # 2b. Data, TP1's patches, and the augmented copies (made once, not in every epoch: README, Performance notes)
@@ -373,7 +315,14 @@ def run_exercise(args, settings, classes, results, stage, started):
     images, labels, _ = read_images(tp2_data.ensure_caltech(args.data_dir, classes), classes, settings)
     print(f"read {len(labels)} images ({size}×{size} RGB, {np.bincount(labels).tolist()} per class) "
           f"in {time.perf_counter() - start:.1f} s", flush=True)
-    written = [patch_experiment(images, labels, settings, args.seed, stage)] if settings.patch_experiment_seeds else []
+    # 2b. TP1's loadImages, normalizeImage, getPatches and scaleRange with public Keras 3 API (tp2/tp1_in_keras.py).
+    # The report found "no way to extract patches" in Keras and said the whole image did as well: measured here.
+    written = []
+    if settings.patch_experiment_seeds:
+        from tp2 import tp1_in_keras  # imports Keras: not before the options are checked
+
+        written.append(tp1_in_keras.write_patches_vs_whole_image(
+            stage / "tp1_patches_vs_whole.csv", images, labels, args.seed, settings.patch_experiment_seeds))
     pool = augmented_pool(images, settings, args.seed, len(split_indices(labels, args.seed, settings)["train"]))
 
     # 2b. Training: every (configuration, seed), saved as it ends; then the table's numbers
@@ -398,7 +347,7 @@ def run_exercise(args, settings, classes, results, stage, started):
     run_choices = dict(seed=args.seed, quick=args.quick, classes=list(classes), jobs=args.jobs, dask=args.dask,
                        trials=len(rows), trials_trained_in_this_run=trained)
     written.append(write_run_info(stage, SCRIPT, time.perf_counter() - started,
-                                  dict(dataclasses.asdict(settings), **run_choices)))
+                                  dict(asdict(settings), **run_choices)))
     return rows, best, written
 
 

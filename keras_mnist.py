@@ -31,23 +31,23 @@ from tp2.cli import exit_on_ctrl_c_while_importing
 
 exit_on_ctrl_c_while_importing(__name__)  # Ctrl-C while the libraries below load: "interrupted", exit 130
 
-import dataclasses
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import lazy_loader
 import numpy as np
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_seed,
-                     chosen_results_dir, format_eta, interactive, make_parser, positive_int, protocol_folder, run)
+                     chosen_results_dir, eta_clock, interactive, make_parser, positive_int, protocol_folder, run)
 from tp2.data import load_mnist_splits
+from tp2.figures import curves_and_dots_figure
 from tp2.keras_setup import check_backend, load_keras, reuse_compilations
 from tp2.report.format import accuracy as format_accuracy, read_csv as read_results_csv
-from tp2.results import locked, pyplot, results_dir, save_figure, staged, write_csv, write_run_info
+from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_run_info
 from tp2.settings import chosen_settings, option_help
 from tp2.splits import stratified_subset
-from tp2.stats import mean_and_sd, sample_sd
+from tp2.stats import mean_and_sd
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
@@ -232,16 +232,9 @@ def relative_improvement(original_test_acc, test_acc):
 
 def runs_frame(runs):
     """table2_runs.csv: one row per run and epoch, validation accuracy and epoch time; test accuracy per run."""
-    rows = [
-        {
-            "experiment": r["experiment"], "seed": r["seed"], "epoch": epoch + 1,
-            "train_size": r["train_size"], "val_acc": val_acc,
-            "test_acc": r["test_acc"], "epoch_time_s": r["epoch_times"][epoch],
-        }
-        for r in runs
-        for epoch, val_acc in enumerate(r["val_acc"])
-    ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"experiment": r["experiment"], "seed": r["seed"], "epoch": epoch + 1, "train_size": r["train_size"],
+                          "val_acc": val_acc, "test_acc": r["test_acc"], "epoch_time_s": r["epoch_times"][epoch]}
+                         for r in runs for epoch, val_acc in enumerate(r["val_acc"])])
 
 
 def summary_table(runs):
@@ -269,31 +262,14 @@ def mean_epoch_seconds(runs, experiment):
 def curves_figure(runs, settings=FULL):
     """Left: validation accuracy per epoch, mean ± 1 SD over seeds. Right: every run's test
     accuracy (dots) and the mean ± SD per experiment, which the overlapping curves hide."""
-    plt = pyplot()
     experiments = list(dict.fromkeys(r["experiment"] for r in runs))
-    figure, (curves_axes, final_axes) = plt.subplots(1, 2, figsize=(12, 4.8), width_ratios=(3, 2))
-    epoch_numbers = np.arange(1, settings.epochs + 1)
-    for row, experiment in enumerate(experiments):
-        mine = [r for r in runs if r["experiment"] == experiment]
-        curves = np.array([r["val_acc"] for r in mine])
-        mean, sd = curves.mean(axis=0), np.array([sample_sd(epoch) for epoch in curves.T])
-        label, color = settings.experiments[experiment]["label"], f"C{row}"
-        curves_axes.plot(epoch_numbers, mean, marker="o", markersize=3, color=color, label=label)
-        curves_axes.fill_between(epoch_numbers, mean - sd, mean + sd, color=color, alpha=0.2)
-        test = np.array([r["test_acc"] for r in mine])
-        final_axes.scatter(test, np.full(len(test), row), color=color, alpha=0.5, s=18)
-        final_axes.errorbar(test.mean(), row, xerr=sample_sd(test), color=color, marker="|", markersize=14, capsize=4)
-    curves_axes.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy per epoch (mean ± SD)")
-    curves_axes.xaxis.get_major_locator().set_params(integer=True)
-    curves_axes.legend(loc="lower right", fontsize=8)
-    final_axes.set_yticks(range(len(experiments)), [settings.experiments[e]["label"] for e in experiments], fontsize=8)
-    final_axes.invert_yaxis()
-    final_axes.set(xlabel="test accuracy", title="Test accuracy: each seed (dot), mean ± SD (bar)")
-    for axes in (curves_axes, final_axes):
-        axes.grid(alpha=0.3)
-    figure.suptitle(f"MNIST MLP, {len(curves)} seeds per experiment")
-    figure.tight_layout()
-    return figure
+    mine = [[r for r in runs if r["experiment"] == experiment] for experiment in experiments]
+    return curves_and_dots_figure(
+        [np.array([r["val_acc"] for r in runs]) for runs in mine], [np.array([r["test_acc"] for r in runs]) for runs in mine],
+        [settings.experiments[experiment]["label"] for experiment in experiments],
+        ("validation accuracy", "Validation accuracy per epoch (mean ± SD)"),
+        ("test accuracy", "Test accuracy: each seed (dot), mean ± SD (bar)"),
+        f"MNIST MLP, {len(mine[-1])} seeds per experiment")
 
 
 # --- Main ----------------------------------------------------------------------------
@@ -320,12 +296,11 @@ def main(argv=None):
         written = write_outputs(stage, table, runs, settings, dict(
             seed=args.seed, quick=args.quick, train_images=len(splits["y_train"]),
             validation_images=len(splits["y_val"]), test_images=len(splits["y_test"])), started)
-    wall = time.perf_counter() - started
     print(f"Table 2: test accuracy, mean ± SD over {len(seeds)} seeds; relative improvement over the original")
     for row in table.itertuples():
         improvement = "–" if np.isnan(row.relative_improvement) else f"{row.relative_improvement:.3f}"
         print(f"  {row.experiment:<16} {format_accuracy(row.test_acc_mean, row.test_acc_sd)}   {improvement}")
-    print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({wall:.0f} s)")
+    print(f"wrote {', '.join(path.name for path in written)} in {results}/ ({time.perf_counter() - started:.0f} s)")
 
 
 def redraw_figure(results, settings):
@@ -336,8 +311,7 @@ def redraw_figure(results, settings):
     runs = [{"experiment": experiment, "seed": seed, "val_acc": list(run["val_acc"]), "test_acc": run["test_acc"].iloc[0]}
             for (experiment, seed), run in frame.sort_values("epoch", kind="stable").groupby(
                 ["experiment", "seed"], sort=False)]
-    settings = replace(settings, epochs=int(frame["epoch"].max()),
-                       experiments={name: EXPERIMENTS[name] for name in dict.fromkeys(frame["experiment"])})
+    settings = replace(settings, experiments={name: EXPERIMENTS[name] for name in dict.fromkeys(frame["experiment"])})
     with locked(results, SCRIPT), staged(results, SCRIPT) as stage:
         path = save_figure(stage / "figure_mnist_curves.png", curves_figure(runs, settings))
     print(f"redrew {path.name} in {results}/ from table2_runs.csv")
@@ -346,7 +320,7 @@ def redraw_figure(results, settings):
 def train_all(settings, splits, seeds, started):
     """Every experiment with every seed, in order; prints a line per run with the run's ETA."""
     total, runs = len(settings.experiments) * len(seeds), []
-    training_started = time.perf_counter()
+    step_done = eta_clock(total)
     # Other seeds of a network load its compiled steps instead of compiling again (README, Performance notes).
     with tempfile.TemporaryDirectory(prefix="keras-mnist-xla-") as compile_cache:
         reuse_compilations(compile_cache)
@@ -356,11 +330,10 @@ def train_all(settings, splits, seeds, started):
                     print(f"[{len(runs) + 1}/{total}] {experiment}, seed {seed}", flush=True)
                 result = train_run(experiment, splits, seed, settings, verbose=1 if interactive() else 0)
                 runs.append(result)
-                eta = (time.perf_counter() - training_started) / len(runs) * (total - len(runs))
                 print(f"[{len(runs)}/{total}] {experiment} seed {seed}: val_acc {result['val_acc'][-1]:.4f} "
                       f"test_acc {result['test_acc']:.4f} epoch {np.mean(result['epoch_times'][1:] or result['epoch_times']):.2f} s "
                       f"(first {result['epoch_times'][0]:.2f} s) elapsed {time.perf_counter() - started:.0f} s  "
-                      f"ETA {format_eta(eta)}", flush=True)
+                      f"ETA {step_done()}", flush=True)
     return runs
 
 
@@ -369,7 +342,7 @@ def write_outputs(folder, table, runs, settings, facts, started):
     written = [write_csv(folder / "table2.csv", table), write_csv(folder / "table2_runs.csv", runs_frame(runs)),
                save_figure(folder / "figure_mnist_curves.png", curves_figure(runs, settings))]
     written.append(write_run_info(folder, SCRIPT, time.perf_counter() - started, dict(
-        dataclasses.asdict(settings), **facts,
+        asdict(settings), **facts,
         mean_epoch_seconds_after_first={name: mean_epoch_seconds(runs, name) for name in settings.experiments},
     )))
     return written

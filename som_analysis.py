@@ -45,6 +45,8 @@ from tp2.stats import ANOVA_TYPE, factorial_anova
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
+SCRIPT = "som_analysis"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -98,14 +100,6 @@ def settings_for(args):
     """The protocol's full or quick settings with the options given on the command line."""
     return chosen_settings(PROTOCOLS, args, seed=args.seed, iterations=args.iterations,
                            som_size=tuple(args.som_size) if args.som_size else None)
-
-
-# --- Data: the grid search, one row per configuration -----------------------------------
-
-
-def configuration_means(trials):
-    """One row per configuration in factor order (the SOM's result depends on the row order)."""
-    return summarise(trials)
 
 
 # --- Table 3, numbers: the best configurations, chosen on validation accuracy --------------
@@ -284,9 +278,6 @@ def group_means(trials, settings):
 # --- Main ----------------------------------------------------------------------------------
 
 
-SCRIPT = "som_analysis"
-
-
 def main(argv=None):
     args = parse_args(argv)
     settings = settings_for(args)
@@ -303,7 +294,7 @@ def main(argv=None):
 def analyse(args, settings, grid_path, stage, results, start):
     """Table 3, Figure 1 and the ANOVA of the grid at `grid_path`, written into `stage`."""
     trials = read_trials(grid_path)
-    configurations = configuration_means(trials)
+    configurations = summarise(trials)  # one row per configuration, in factor order (the SOM depends on the order)
     if len(configurations) < 2:
         raise UserError(f"{grid_path} holds a single configuration; a SOM and an ANOVA need at least two")
     seeds = [int(configurations["seeds"].min()), int(configurations["seeds"].max())]

@@ -166,7 +166,7 @@ MUTANTS = (
         "the 2016 grid is exactly the author's 600 configurations (his levels)"),
     Mutant(
         "grid-2016-held-out-varies-by-seed", "keras_imageTools.py",
-        "    if settings.split_seed is not None:\n        seed = settings.split_seed\n",
+        "    seed = seed if settings.split_seed is None else settings.split_seed\n",
         "",
         (f"{T_GRID_2016}::test_the_held_out_split_is_50_per_class_and_the_same_for_every_seed",),
         "2016 grid: one held-out split (50 images per class, drawn from seed 0) shared by every trial"),
@@ -178,8 +178,8 @@ MUTANTS = (
         "2016 grid: a fixed 15 epochs of 20 batches, nothing watched during training (no early stopping)"),
     Mutant(
         "grid-2016-train-acc-not-recorded", "keras_imageTools.py",
-        '                    train_time_s=time.perf_counter() - start, train_acc=float(history["accuracy"][-1]))\n',
-        "                    train_time_s=time.perf_counter() - start)\n",
+        '{"train_acc": float(history["accuracy"][-1])}',
+        "{}",
         (f"{T_GRID_2016}::test_a_2016_trial_trains_on_the_training_split_only_with_no_validation_and_records_"
          "train_accuracy",),
         "2016 grid: every trial records its training accuracy (train_acc), as the author recorded it"),

@@ -22,12 +22,12 @@ AUTHORS_LEVELS = {"augmentation": {0, 1}, "n1": {16, 32, 64, 128, 256, 512}, "n2
 
 
 def test_the_2016_grid_is_the_authors_600_configurations():
-    configs = kit.configurations(kit.PROTOCOL_2016.grid)
+    configs = grid_store.configurations(kit.PROTOCOL_2016.grid)
     assert len(configs) == 600 and len({grid_store.config_key(c) for c in configs}) == 600
     for factor, levels in AUTHORS_LEVELS.items():
         assert {c[factor] for c in configs} == levels, factor
     # Both runs of one network follow each other, so that they share its traced model.
-    assert all(kit.network_key(a) == kit.network_key(b) for a, b in zip(configs[::2], configs[1::2]))
+    assert all(grid_store.network_key(a) == grid_store.network_key(b) for a, b in zip(configs[::2], configs[1::2]))
 
 
 def test_the_2016_recipe_is_the_authors():

@@ -63,7 +63,7 @@ def read_trials(path):
 
 
 def test_the_grid_is_the_reports_full_factorial():
-    configs = kit.configurations(kit.FULL.grid)
+    configs = grid_store.configurations(kit.FULL.grid)
     assert len(configs) == 240
     assert len({grid_store.config_key(c) for c in configs}) == 240
     assert {factor: list(levels) for factor, levels in kit.FULL.grid} == {
@@ -237,7 +237,7 @@ def test_a_killed_grid_resumes_without_losing_or_repeating_a_trial(small_data, t
     assert (info["trials"], info["trials_trained_in_this_run"]) == (8, 8 - len(trials))
     trials, _ = read_trials(results / "grid_search.h5")
     pairs = [(grid_store.config_key(r), r["seed"]) for r in grid_store.array_to_rows(trials)]
-    expected = {(grid_store.config_key(c), s) for c in kit.configurations(kit.QUICK.grid) for s in (0, 1)}
+    expected = {(grid_store.config_key(c), s) for c in grid_store.configurations(kit.QUICK.grid) for s in (0, 1)}
     assert len(pairs) == len(set(pairs)) == 8 and set(pairs) == expected
     after = {(grid_store.config_key(r), r["seed"]): r for r in grid_store.array_to_rows(trials)}
     assert all(after[key] == row for key, row in before.items())  # finished trials were not rerun
@@ -261,7 +261,7 @@ def test_a_second_grid_run_into_the_same_folder_is_refused_and_no_row_is_lost(sm
     trials, _ = read_trials(results / "grid_search.h5")
     pairs = {(grid_store.config_key(r), r["seed"]) for r in grid_store.array_to_rows(trials)}
     assert len(trials) == 8 and pairs == {(grid_store.config_key(c), s)
-                                          for c in kit.configurations(kit.QUICK.grid) for s in (0, 1)}
+                                          for c in grid_store.configurations(kit.QUICK.grid) for s in (0, 1)}
     assert len(pd.read_csv(results / "grid_search.csv")) == 8
 
 
@@ -316,7 +316,7 @@ def test_trials_run_on_a_dask_cluster(small_data, tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"trials on Dask at {cluster.scheduler_address}" in result.stdout
     trials, _ = read_trials(tmp_path / "grid_search.h5")
-    assert len(trials) == len(kit.configurations(kit.QUICK.grid))
+    assert len(trials) == len(grid_store.configurations(kit.QUICK.grid))
 
 
 def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
@@ -419,7 +419,7 @@ def quick_run(real_data_dir, tmp_path_factory):
 def test_quick_run_on_caltech_reaches_the_accuracy_band(quick_run):
     _, results, _ = quick_run
     grid = pd.read_csv(results / "grid_search.csv")
-    assert len(grid) == len(kit.configurations(kit.QUICK.grid)) * kit.QUICK.seeds
+    assert len(grid) == len(grid_store.configurations(kit.QUICK.grid)) * kit.QUICK.seeds
     summary = pd.read_csv(results / "grid_summary.csv")
     assert summary["val_mean"].is_monotonic_decreasing
     assert summary.loc[0, "test_mean"] >= 0.95
@@ -454,7 +454,7 @@ def test_report_writes_the_grid_summary_and_the_h5_answer_from_the_quick_run(qui
     assert set(files) == {"grid_summary.md", "h5_answer.md"}
     table = files["grid_summary.md"]
     assert table.startswith("# Grid search: airplanes vs Motorbikes (best 10 on validation)\n\n| augmentation")
-    assert table.count("\n| ") == 1 + len(kit.configurations(kit.QUICK.grid))  # header and one row each
+    assert table.count("\n| ") == 1 + len(grid_store.configurations(kit.QUICK.grid))  # header and one row each
     facts = json.loads((results / "h5_facts.json").read_text())
     assert facts["input_size"] == 64 * 64 * 3 and facts["keras_version"] == keras.__version__
     assert grid_store.describe(facts["config"]) in files["h5_answer.md"]

@@ -70,7 +70,7 @@ def test_read_trials_gives_one_row_per_trial(planted_grid):
     assert frame["n2"].dtype.kind == "i" and frame["dropout"].dtype.kind == "f"
     assert frame.attrs["grid"]["n1"] == [16, 32, 64, 128]
     assert frame.attrs["date"].startswith("2026-01-01")
-    configurations = som_analysis.configuration_means(frame)
+    configurations = grid_store.summarise(frame)
     assert len(configurations) == 240 and (configurations["seeds"] == 3).all()
 
 
@@ -89,7 +89,7 @@ def test_anova_ranks_planted_factors_first(planted_grid):
 
 
 def test_som_inputs_are_scaled_by_grid_level(planted_grid):
-    configurations = som_analysis.configuration_means(grid_store.read_trials(planted_grid))
+    configurations = grid_store.summarise(grid_store.read_trials(planted_grid))
     matrix, ticks = som_analysis.som_matrix(configurations, som_analysis.FULL)
     assert list(matrix.columns) == [
         "augmentation", "n1", "n2", "has_second_layer", "dropout", "sigmoid", "relu", "accuracy"
@@ -104,7 +104,7 @@ def test_som_inputs_are_scaled_by_grid_level(planted_grid):
 
 
 def test_planted_factor_plane_looks_like_accuracy_plane(planted_grid):
-    configurations = som_analysis.configuration_means(grid_store.read_trials(planted_grid))
+    configurations = grid_store.summarise(grid_store.read_trials(planted_grid))
     matrix, _ = som_analysis.som_matrix(configurations, som_analysis.FULL)
     som = som_analysis.fit_som(matrix, replace(som_analysis.FULL, som_size=(9, 9), iterations=3000, seed=0))
     r = som["correlations"]
@@ -144,7 +144,7 @@ def test_cli_outputs_rank_on_validation_and_repeat_under_a_seed(planted_grid, tm
     table3 = pd.read_csv(runs["a"] / "table3.csv")
     assert list(table3.columns) == ["augmentation", "n1", "n2", "dropout", "activation", "val_acc_mean",
                                     "val_acc_sd", "test_acc_mean", "test_acc_sd", "seeds"]
-    configurations = som_analysis.configuration_means(grid_store.read_trials(planted_grid))
+    configurations = grid_store.summarise(grid_store.read_trials(planted_grid))
     by_val = configurations.sort_values("val_acc_mean", ascending=False).head(5)
     by_test = configurations.sort_values("test_acc_mean", ascending=False).head(5)
     assert list(table3["val_acc_mean"]) == pytest.approx(list(by_val["val_acc_mean"]), abs=1e-5)

@@ -6,7 +6,8 @@ image in every epoch of every augmented trial costs ~5 ms an image on a CPU, so 
 makes a few augmented copies of every image once (`augmented_copies`, cached on disk) and
 augmented trials cycle over them, one copy per pass (README, Performance notes):
 `augmented_batches` for Keras 3's epochs, `stream_batches` for Keras 1's fit_generator.
-`augmented_pool` makes the copies a run's settings ask for.
+`augmented_pool` makes the copies a run's settings ask for. AUGMENTATION and AUGMENTATION_2016
+are the two recipes of keras_imageTools.py (this reproduction's and the author's).
 """
 
 import hashlib
@@ -18,6 +19,21 @@ from tp2.cli import format_eta, warn
 from tp2.data import cache_dir
 from tp2.keras_setup import load_keras
 from tp2.results import atomic_write
+
+# keras_imageTools.py's recipe: a flip, a small rotation and a small zoom.
+AUGMENTATION = (("RandomFlip", {"mode": "horizontal"}),
+                ("RandomRotation", {"factor": 0.05, "fill_mode": "nearest"}),
+                ("RandomZoom", {"height_factor": 0.1, "fill_mode": "nearest"}))
+# The author's ImageDataGenerator(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
+# shear_range=0.2, zoom_range=0.2, horizontal_flip=True): one affine map per image, pixels
+# taken by nearest neighbour (scipy order 0) with fill_mode "nearest"; here as a chain of layers.
+# Keras 1's shear_range was an angle in radians; tan(0.2) ≈ 0.2 of the width is RandomShear's unit.
+NEAREST = {"interpolation": "nearest", "fill_mode": "nearest"}
+AUGMENTATION_2016 = (("RandomRotation", {"factor": 40 / 360, **NEAREST}),
+                     ("RandomTranslation", {"height_factor": 0.2, "width_factor": 0.2, **NEAREST}),
+                     ("RandomShear", {"x_factor": 0.2, **NEAREST}),
+                     ("RandomZoom", {"height_factor": 0.2, "width_factor": 0.2, **NEAREST}),
+                     ("RandomFlip", {"mode": "horizontal"}))
 
 
 def augmentation_layers(seed, recipe):

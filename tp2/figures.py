@@ -1,10 +1,11 @@
-"""Figures shared by the scripts: mean ± SD curves over repeated runs, one panel per experiment, and the
-bars of a factorial ANOVA's eta²."""
+"""Figures shared by the scripts: mean ± SD curves over repeated runs (one panel per experiment, or
+all in one panel beside each seed's final value), and the bars of a factorial ANOVA's eta²."""
 
 import lazy_loader
 import numpy as np
 
 from tp2.results import pyplot
+from tp2.stats import sample_sd
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
@@ -30,6 +31,33 @@ def mean_sd_curves_figure(panels, titles, xlabels, ylabel, suptitle, log_y=False
         axis.grid(True, alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
     figure.suptitle(suptitle, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def curves_and_dots_figure(curves, dots, labels, curve_texts, dot_texts, suptitle):
+    """Experiments run with several seeds, one colour each. Left: `curves[k]` (seeds x epochs), the
+    mean per epoch ± its sample SD; right: `dots[k]` (one final value per seed) as dots, with their
+    mean ± sample SD as a bar, which overlapping curves hide. `curve_texts` and `dot_texts` are each
+    panel's (axis label, title)."""
+    plt = pyplot()
+    figure, (curves_axes, dots_axes) = plt.subplots(1, 2, figsize=(12, 4.8), width_ratios=(3, 2))
+    for row, (runs, finals, label) in enumerate(zip(curves, dots, labels)):
+        epoch_numbers, color = np.arange(1, runs.shape[1] + 1), f"C{row}"
+        mean, sd = runs.mean(axis=0), np.array([sample_sd(epoch) for epoch in runs.T])
+        curves_axes.plot(epoch_numbers, mean, marker="o", markersize=3, color=color, label=label)
+        curves_axes.fill_between(epoch_numbers, mean - sd, mean + sd, color=color, alpha=0.2)
+        dots_axes.scatter(finals, np.full(len(finals), row), color=color, alpha=0.5, s=18)
+        dots_axes.errorbar(finals.mean(), row, xerr=sample_sd(finals), color=color, marker="|", markersize=14, capsize=4)
+    curves_axes.set(xlabel="epoch", ylabel=curve_texts[0], title=curve_texts[1])
+    curves_axes.xaxis.get_major_locator().set_params(integer=True)
+    curves_axes.legend(loc="lower right", fontsize=8)
+    dots_axes.set_yticks(range(len(labels)), labels, fontsize=8)
+    dots_axes.invert_yaxis()
+    dots_axes.set(xlabel=dot_texts[0], title=dot_texts[1])
+    for axes in (curves_axes, dots_axes):
+        axes.grid(alpha=0.3)
+    figure.suptitle(suptitle)
     figure.tight_layout()
     return figure
 

@@ -13,6 +13,7 @@ configuration, ranked on validation accuracy only.
 """
 
 import datetime
+import itertools
 import json
 from pathlib import Path
 
@@ -66,6 +67,17 @@ def config_key(config):
         int(config["augmentation"]), int(config["n1"]), int(config["n2"]),
         round(float(config["dropout"]), 6), str(config["activation"]),
     )
+
+
+def network_key(config):
+    """The configuration without augmentation: what the model's graph depends on."""
+    return config_key(config)[1:]
+
+
+def configurations(grid):
+    """Every combination of the factor levels of `grid` ((factor, levels), ...), as dicts, in a fixed order."""
+    factors = [factor for factor, _ in grid]
+    return [dict(zip(factors, values)) for values in itertools.product(*(levels for _, levels in grid))]
 
 
 def describe(config):

@@ -49,10 +49,13 @@ the whole image": it trains the same small classifier on the whole image downsiz
 and on random SxS patches (an image's score: the mean over a grid of its patches).
 """
 
+import time
+
 import numpy as np
 import pandas as pd
 
 from tp2.keras_setup import keras
+from tp2.results import write_csv
 from tp2.splits import stratified_split
 from tp2.stats import sample_sd
 
@@ -311,3 +314,14 @@ def patches_vs_whole_image(images, labels, seed, repeats=3, patch_size=16, patch
         }
         for arm, values in accuracies.items()
     ])
+
+
+def write_patches_vs_whole_image(path, images, labels, seed, repeats):
+    """patches_vs_whole_image over `repeats` seeds, printed, and written to the CSV `path` (each seed's
+    accuracy left out); returns `path`."""
+    start = time.perf_counter()
+    print(f"TP1's patches vs the whole image: {repeats} seed(s)", flush=True)
+    patches = patches_vs_whole_image(images, labels, seed, repeats=repeats)
+    print(patches[["arm", "test_accuracy_mean", "test_accuracy_sd"]].to_string(index=False)
+          + f"\n({time.perf_counter() - start:.0f} s)", flush=True)
+    return write_csv(path, patches.drop(columns="test_accuracies"))
