@@ -230,6 +230,12 @@ MUTANTS = (
         (f"{T_GRID_STORE}::test_summary_is_one_row_per_configuration_with_sample_sd",),
         "grid summary and Table 3: sample SD over seeds (none for a single seed)"),
     Mutant(
+        "mnist-figure-bars-ddof0", "tp2/figures.py",
+        "xerr=sample_sd(finals)",
+        "xerr=np.std(finals)",
+        ("tests/test_figures.py::test_every_seed_is_a_dot_and_the_bar_is_the_mean_and_sample_sd",),
+        "MNIST figure: each experiment's test accuracy bar is the mean ± the sample SD over seeds"),
+    Mutant(
         "theano-2016-sd-ddof1", "theano_tp2.py",
         "    sd_ddof=0,  # np.std's default\n",
         "    sd_ddof=1,  # np.std's default\n",
