@@ -43,18 +43,16 @@ from dataclasses import asdict, dataclass, field, replace
 
 import lazy_loader
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
                      check_seed, chosen_results_dir, eta_clock, make_parser, positive_int, protocol_folder, run)
 from tp2.data import DEFAULT_CLASSES, feature_facts, load_caltech_vectors
 from tp2.figures import mean_sd_curves_figure
 # The loops that drive a compiled train_step: full batch, shuffled minibatches, the author's 2016 stop rule.
-from tp2.pytensor_training import accuracy, minibatch_orders, set_parameters, train, train_until_stable
+from tp2.pytensor_training import accuracy, set_parameters, train, train_repetitions
 from tp2.report.format import accuracy as format_accuracy
 from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import chosen_settings, option_help
-from tp2.splits import shuffled_split, standardised_stratified_split
 from tp2.stats import mean_and_sd, sample_sd
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
@@ -198,13 +196,6 @@ def settings_for(args):
     return settings
 
 
-def repetition_seeds(settings, seed):
-    """The seed of every repetition: the protocol's own list, else seed, seed + 1, ..."""
-    if settings.seeds is None:
-        return [seed + rep for rep in range(settings.repetitions)]
-    return list(settings.seeds[: settings.repetitions])
-
-
 # --- 1a: the algebra exercise ----------------------------------------------------------
 
 
@@ -325,66 +316,17 @@ def random_check_frame(settings, rows):
 
 
 # --- Table 1, data and training ----------------------------------------------------------------
-# The data: Caltech101 airplanes vs Motorbikes as float vectors (tp2/data.py, load_caltech_vectors),
-# split afresh for every repetition (tp2/splits.py); every experiment trains on every repetition's split.
-
-
-def trainings(settings):
-    """How many models a run trains for Table 1: every experiment on every repetition, and
-    again under each of the 2016 ablations."""
-    tables = 1 + (len(ABLATIONS_2016) if settings.protocol == "2016" else 0)
-    return tables * len(settings.experiments) * settings.repetitions
+# The data: Caltech101 airplanes vs Motorbikes as float vectors (tp2/data.py, load_caltech_vectors).
+# The repetitions (tp2/pytensor_training.py): each its own split, each experiment restarted on it.
 
 
 def run_table1(settings, x, y, seed, step_done=None):
-    """Every experiment on every repetition's split; returns (results, loss curves).
-    `step_done()` (an eta_clock) is called after each model and gives the run's ETA."""
+    """Every experiment on every repetition's split (tp2/pytensor_training.py); returns (results,
+    loss curves). `step_done()` (an eta_clock) is called after each model and gives the run's ETA."""
     models = {name: build_model(settings, x.shape[1], spec["hidden"], spec["learning_rate"],
                                 with_xent="stop_change" in spec)  # compiled once
               for name, spec in settings.experiments.items()}
-    results, curves = {name: [] for name in settings.experiments}, {name: [] for name in settings.experiments}
-    with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
-        for rep, rep_seed in enumerate(repetition_seeds(settings, seed)):
-            run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves, step_done)
-    return results, curves
-
-
-def run_repetition(settings, x, y, models, rep, seed, rep_seed, results, curves, step_done=None):
-    """The four experiments on one repetition's split; appends to `results` and `curves`.
-
-    The revised protocol draws each model's start from its own generator; the 2016 recipe
-    (np.random.seed(seed) in theano_tp2.py) draws the split, then every model's weights and
-    minibatches, from one RandomState in turn.
-    """
-    shared_rng = np.random.RandomState(rep_seed) if settings.split == "shuffle" or settings.init == "normal" else None
-    if settings.split == "shuffle":
-        train_x, train_y, test_x, test_y = shuffled_split(settings, x, y, shared_rng)
-    else:
-        train_x, train_y, test_x, test_y = standardised_stratified_split(settings, x, y, rep_seed)
-    for name, spec in settings.experiments.items():
-        params, train_step, predict = models[name]
-        rng = shared_rng if shared_rng is not None else np.random.default_rng([seed, rep, 2])
-        set_parameters(params, initial_parameters(settings, x.shape[1], spec["hidden"], rng))
-        result = {}
-        if "stop_change" in spec:
-            losses, seconds, last = train_until_stable(train_step, train_x, train_y, spec, rng)
-            result["train_acc"] = accuracy(predict, train_x[last], train_y[last])  # as reported: the last minibatch
-            result["train_acc_split"] = accuracy(predict, train_x, train_y)
-        else:
-            orders = [None] * spec["epochs"] if spec["batch_size"] is None else \
-                minibatch_orders(len(train_y), spec["epochs"], rng)
-            losses, seconds = train(train_step, train_x, train_y, spec["batch_size"], orders)
-            result["train_acc"] = accuracy(predict, train_x, train_y)
-            if settings.protocol != "revised":
-                result["train_acc_split"] = result["train_acc"]
-        result.update(test_acc=accuracy(predict, test_x, test_y), time_s=seconds)
-        if settings.protocol != "revised":
-            result["steps"] = len(losses)
-        results[name].append(result)
-        curves[name].append(losses)
-        eta = f"  ETA {step_done()}" if step_done else ""
-        print(f"  repetition {rep + 1}/{settings.repetitions} {name:<25} train {result['train_acc']:.4f} "
-              f"test {result['test_acc']:.4f} time {seconds:.2f} s{eta}", flush=True)
+    return train_repetitions(settings, x, y, seed, models, initial_parameters, step_done)
 
 
 # --- Table 1, numbers: table1.csv -----------------------------------------------------------
@@ -447,7 +389,8 @@ def main(argv=None):
 
         print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions"
               + (f", then {len(ABLATIONS_2016)} ablations of it" if settings.protocol == "2016" else ""))
-        step_done = eta_clock(trainings(settings))  # the ETA of every model still to train, ablations included
+        tables = 1 + (len(ABLATIONS_2016) if settings.protocol == "2016" else 0)  # the recipe, then its ablations
+        step_done = eta_clock(tables * len(settings.experiments) * settings.repetitions)  # ETA of every model left
         table_results, curves = run_table1(settings, x, y, args.seed, step_done)
         table = table1_frame(table_results, settings.sd_ddof)
         written.append(write_csv(stage / "table1.csv", table))

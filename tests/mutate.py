@@ -140,9 +140,9 @@ MUTANTS = (
         (f"{T_2016}::test_the_2016_settings_are_the_authors",),
         "2016 Table 1 uses the author's ten seeds as listed, 123 twice"),
     Mutant(
-        "theano-2016-train-acc-whole-split", "theano_tp2.py",
-        '            result["train_acc"] = accuracy(predict, train_x[last], train_y[last])',
-        '            result["train_acc"] = accuracy(predict, train_x, train_y)',
+        "theano-2016-train-acc-whole-split", "tp2/pytensor_training.py",
+        '        result["train_acc"] = accuracy(predict, train_x[last], train_y[last])',
+        '        result["train_acc"] = accuracy(predict, train_x, train_y)',
         (f"{T_2016}::test_the_2016_split_is_dataPartition_and_minibatch_train_accuracy_is_the_last_minibatchs",),
         "2016 Table 1: a minibatch model's reported train accuracy is the last minibatch's, as the author's was"),
     Mutant(
@@ -211,7 +211,7 @@ MUTANTS = (
         (f"{T_COUNTS}::test_the_grid_parts_keep_the_class_shares_in_both_protocols",),
         "the grid's 70/10/20 train/validation/test split is stratified"),
     Mutant(
-        "theano-same-seed-every-repetition", "theano_tp2.py",
+        "theano-same-seed-every-repetition", "tp2/pytensor_training.py",
         "        return [seed + rep for rep in range(settings.repetitions)]\n",
         "        return [seed for rep in range(settings.repetitions)]\n",
         (f"{T_2016}::test_the_2016_settings_are_the_authors",),

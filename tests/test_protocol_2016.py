@@ -57,8 +57,8 @@ def test_the_2016_settings_are_the_authors():
         spec = s.experiments[name]
         assert (spec["batch_size"], spec["learning_rate"], spec["epochs"], spec["stop_change"]) == (10, 0.1, 500, 0.001)
     assert [spec["hidden"] for spec in s.experiments.values()] == [None, None, "sigmoid", "relu"]
-    assert theano_tp2.repetition_seeds(s, seed=99) == list(s.seeds)
-    assert theano_tp2.repetition_seeds(theano_tp2.FULL, seed=7)[:3] == [7, 8, 9]
+    assert pytensor_training.repetition_seeds(s, seed=99) == list(s.seeds)
+    assert pytensor_training.repetition_seeds(theano_tp2.FULL, seed=7)[:3] == [7, 8, 9]
 
 
 def test_the_stop_rule_compares_each_step_with_the_one_before_and_the_first_with_one():
