@@ -300,7 +300,8 @@ def reference(tmp_path):
     table = pd.DataFrame({"experiment": ["a", "b"], "test_acc_mean": [0.9, 0.95], "time_s_mean": [1.5, 2.5]})
     for name in ("table1.csv", "table2.csv", "2016/table1.csv"):
         table.to_csv(folder / name, index=False)
-    (folder / "run_x.json").write_text(json.dumps({"date": "2026-01-01", "wall_time_s": 10, "settings": {"seed": 0}}))
+    (folder / "run_x.json").write_text(json.dumps({"date": "2026-01-01", "wall_time_s": 10, "settings": {
+        "seed": 0, "trials_trained_in_this_run": 720}}))
     (folder / "h5_facts.json").write_text(json.dumps({"grid_csv": 626, "grid_gzip": 9000, "grid_plain": 20000}))
     write_h5(folder / "grid_search.h5", [0.8, 0.9, 0.7], [1.0, 2.0, 3.0])
     write_h5(folder / "other.h5", [0.8, 0.9, 0.7], [1.0, 2.0, 3.0])
@@ -327,7 +328,8 @@ def test_verify_names_what_differs_and_leaves_timings_aside(reference, tmp_path)
     table = pd.read_csv(reference / "table1.csv")
     table.assign(test_acc_mean=[0.9, 0.96]).to_csv(rerun / "table1.csv", index=False)  # one number
     table.assign(time_s_mean=[9.0, 9.0]).to_csv(rerun / "table2.csv", index=False)  # timings only
-    (rerun / "run_x.json").write_text(json.dumps({"date": "2027-02-02", "wall_time_s": 99, "settings": {"seed": 0}}))
+    (rerun / "run_x.json").write_text(json.dumps({"date": "2027-02-02", "wall_time_s": 99, "settings": {
+        "seed": 0, "trials_trained_in_this_run": 314}}))  # a resumed run trained fewer trials itself
     write_h5(rerun / "grid_search.h5", [0.8, 0.9, 0.7], [7.0, 8.0, 9.0])  # timings and the date attribute
     write_h5(rerun / "other.h5", [0.8, 0.95, 0.7], [1.0, 2.0, 3.0])  # one trial's accuracy
     (rerun / "2016" / "table1.csv").unlink()
@@ -336,6 +338,9 @@ def test_verify_names_what_differs_and_leaves_timings_aside(reference, tmp_path)
     assert verify(rerun, reference)["h5_facts.json"] == "identical"  # those two sizes hold the trials' times
     (rerun / "h5_facts.json").write_text(json.dumps({"grid_csv": 626, "grid_gzip": 9000, "grid_plain": 20008}))
     assert verify(rerun, reference)["h5_facts.json"].startswith("differs (max |difference| = 8, 1 of 1 values)")
+    (rerun / "run_y.json").write_text(json.dumps({"settings": {"seed": 1, "trials_trained_in_this_run": 720}}))
+    (reference / "run_y.json").write_text(json.dumps({"settings": {"seed": 0, "trials_trained_in_this_run": 720}}))
+    assert verify(rerun, reference)["run_y.json"].startswith("differs (max |difference| = 1, 1 of 1 values)")
     assert verdicts["table1.csv"].startswith("differs (max |difference| = 0.01, 1 of 4 values)")
     assert verdicts["other.h5"].startswith("differs (max |difference| = 0.05, 1 of 9 values)")
     assert verdicts["2016/table1.csv"] == "missing"

@@ -13,8 +13,9 @@ What is compared: CSV files field by field (numbers as numbers, text as text), J
 value by value, HDF5 files dataset by dataset (a table such as grid_search.h5's trials
 column by column), PNG figures pixel by pixel, other files byte by byte. Timings are left
 aside (columns and keys named like `time_s`, `epoch_time_s`, `*_seconds_*`, `wall_time_s`,
-`save_s`), as are a run JSON's date, command line and git commit, h5_facts.json's sizes of the
-grid as CSV and gzip (they hold the trials' times), and the benchmark files;
+`save_s`), as are a run JSON's date, command line, git commit and trials trained in this run (a
+resumed grid trains fewer), h5_facts.json's sizes of the grid as CSV and gzip (they hold the
+trials' times), and the benchmark files;
 Markdown is not compared (make_report.py writes it from the files above, timings included).
 `missing` is a reference file the run lacks; `extra` a file only the run has.
 
@@ -36,9 +37,11 @@ from tp2.cli import UserError, make_parser, run
 from tp2.results import shown
 
 TIMING = re.compile(r"(^|_)(time|seconds|wall)(_|$)|_s$")
-RUN_JSON_ASIDE = ("date", "command", "git_commit", "git_dirty")
+# Key paths left aside. A run JSON's trials trained in this run count how the run went (a resumed
+# grid trains only the trials it lacked), not what it found.
+RUN_JSON_ASIDE = {("date",), ("command",), ("git_commit",), ("git_dirty",), ("settings", "trials_trained_in_this_run")}
 # h5_facts.json's byte counts of the grid as CSV and gzip-compressed HDF5 hold the trials' train_time_s.
-H5_FACTS_ASIDE = ("grid_csv", "grid_gzip")
+H5_FACTS_ASIDE = {("grid_csv",), ("grid_gzip",)}
 NOT_COMPARED = {
     ".md": "not compared (make_report.py writes it from the files above)",
     "bench.csv": "not compared (benchmark timings)",
@@ -127,9 +130,9 @@ def json_leaves(value, path=()):
 def compared_leaves(path):
     leaves = json_leaves(json.loads(Path(path).read_text(encoding="utf-8")))
     name = Path(path).name
-    aside = RUN_JSON_ASIDE if name.startswith("run_") else H5_FACTS_ASIDE if name == "h5_facts.json" else ()
+    aside = RUN_JSON_ASIDE if name.startswith("run_") else H5_FACTS_ASIDE if name == "h5_facts.json" else set()
     return {key: value for key, value in leaves.items()
-            if not any(is_timing(part) for part in key) and not (len(key) == 1 and key[0] in aside)}
+            if not any(is_timing(part) for part in key) and key not in aside}
 
 
 def compare_json(run_path, reference_path, tolerance):
