@@ -90,6 +90,8 @@ def test_a_resumed_grid_run_says_how_many_trials_it_trained(tmp_path):
     (tmp_path / "run_keras_imageTools.json").write_text(json.dumps(run))
     text = "\n".join(environment.section(tmp_path))
     assert "resumed: 0 of 720 trials trained in this run" in text
+    assert "Total wall time of these runs: 1.0 min (keras_imageTools resumed: the trials trained before are not in it)." in text
     run["settings"]["trials_trained_in_this_run"] = 720
     (tmp_path / "run_keras_imageTools.json").write_text(json.dumps(run))
-    assert "resumed" not in "\n".join(environment.section(tmp_path))
+    text = "\n".join(environment.section(tmp_path))
+    assert "resumed" not in text and "Total wall time of these runs: 1.0 min.\n" in text

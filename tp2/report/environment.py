@@ -59,7 +59,9 @@ def section(folder):
     if rows:
         lines.append("\n" + markdown_table(pd.DataFrame(rows)))
         total = sum(run["wall_time_s"] for run in runs.values()) / 60
-        lines.append(f"\nTotal wall time of these runs: {total:.1f} min.\n")
+        resumed = [script for script, run in runs.items() if resumed_note(run)]
+        left_out = f" ({', '.join(resumed)} resumed: the trials trained before are not in it)" if resumed else ""
+        lines.append(f"\nTotal wall time of these runs: {total:.1f} min{left_out}.\n")
     bench = folder / "bench.md"
     if bench.exists():
         text = read_text_file(bench).strip()
