@@ -7,12 +7,10 @@ with full-batch gradient descent, minibatch SGD, and minibatch SGD with one hidd
 100 sigmoid or ReLU units.
 
 What changes from the report: every experiment is repeated (10 times by default) on a fresh
-stratified 80/20 train/test split per repetition (the same split for the four models), with
-seeds, and reported as mean (SD); the test set is never used for training choices; the
-training time excludes compilation. Learning rates and epochs are set so that every model
-converges (see `Settings` below and the README). `--protocol 2016` reruns the author's own
-recipe instead (PROTOCOL_2016 below: his loader, split, initialisation, learning rate, steps,
-stop rule and seeds) into <results-dir>/2016/, with one-change ablations of it.
+stratified 80/20 split per repetition (the same split for the four models), with seeds, and
+reported as mean (SD); the test set is never used for training choices; training time excludes
+compilation; learning rates and epochs are set so that every model converges (README).
+`--protocol 2016` reruns the author's recipe instead (PROTOCOL_2016 below), with one-change ablations.
 
 Theano -> PyTensor (PyTensor is the maintained continuation of Theano; the API is the same):
     import theano                    -> import pytensor
@@ -25,13 +23,10 @@ Theano -> PyTensor (PyTensor is the maintained continuation of Theano; the API i
     theano.config.floatX             -> pytensor.config.floatX
 The C backend (g++) compiles each function, as Theano's did.
 
-Usage:
-    python theano_tp2.py                 # full run, 10 repetitions -> results/
+    python theano_tp2.py                 # 10 repetitions -> results/
     python theano_tp2.py --quick         # a run of ~30 s with the same outputs -> results-quick/
     python theano_tp2.py --protocol 2016 # the author's recipe -> results/2016/ (~4 min)
-
-The outputs are moved into the results folder together when the run ends: a run that
-fails or is interrupted leaves the folder as it was.
+The outputs are moved into the results folder together when the run ends, or not at all.
 """
 
 from tp2.cli import exit_on_ctrl_c_while_importing
@@ -44,8 +39,9 @@ from dataclasses import asdict, dataclass, field, replace
 import lazy_loader
 import numpy as np
 
-from tp2.cli import (UserError, add_data_dir_option, add_protocol_option, add_results_dir_option, check_classes,
-                     check_seed, chosen_results_dir, eta_clock, make_parser, positive_int, protocol_folder, run)
+from tp2.cli import (UserError, add_classes_option, add_data_dir_option, add_protocol_option, add_results_dir_option,
+                     check_classes, check_seed, chosen_results_dir, eta_clock, make_parser, positive_int, protocol_folder,
+                     run)
 from tp2.data import DEFAULT_CLASSES, feature_facts, load_caltech_vectors
 from tp2.figures import mean_sd_curves_figure
 # The loops that drive a compiled train_step: full batch, shuffled minibatches, the author's 2016 stop rule.
@@ -173,8 +169,7 @@ def parse_args(argv=None):
     add_data_dir_option(parser)
     add_results_dir_option(parser, quick_default=True)
     add_protocol_option(parser)
-    parser.add_argument("--classes", nargs=2, metavar=("A", "B"),
-                        help="the two Caltech101 classes (default: airplanes Motorbikes; 2016: Motorbikes airplanes)")
+    add_classes_option(parser, FULL.classes, PROTOCOL_2016.classes)
     parser.add_argument("--repetitions", type=positive_int, default=None,
                         help=option_help(Settings, "repetitions", FULL, QUICK))
     parser.add_argument("--seed", type=int, default=0,
@@ -387,17 +382,17 @@ def main(argv=None):
         rows = random_check(settings, args.seed)
         written = [write_csv(stage / "random_check.csv", random_check_frame(settings, rows))]
 
+        ablations = ABLATIONS_2016 if settings.protocol == "2016" else {}
         print(f"Table 1: {len(settings.experiments)} experiments x {settings.repetitions} repetitions"
-              + (f", then {len(ABLATIONS_2016)} ablations of it" if settings.protocol == "2016" else ""))
-        tables = 1 + (len(ABLATIONS_2016) if settings.protocol == "2016" else 0)  # the recipe, then its ablations
-        step_done = eta_clock(tables * len(settings.experiments) * settings.repetitions)  # ETA of every model left
+              + (f", then {len(ablations)} ablations of it" if ablations else ""))
+        step_done = eta_clock((1 + len(ablations)) * len(settings.experiments) * settings.repetitions)  # ETA of every model left
         table_results, curves = run_table1(settings, x, y, args.seed, step_done)
         table = table1_frame(table_results, settings.sd_ddof)
         written.append(write_csv(stage / "table1.csv", table))
         written.append(save_figure(stage / "figure_table1_curves.png", curves_figure(settings, curves)))
-        if settings.protocol == "2016":
-            ablations = ablation_frame(settings, args.data_dir, args.seed, table, step_done)
-            written.append(write_csv(stage / "table1_ablations.csv", ablations))
+        if ablations:
+            written.append(write_csv(stage / "table1_ablations.csv",
+                                     ablation_frame(settings, args.data_dir, args.seed, table, step_done)))
             written.append(write_json(stage / "features.json",
                                       feature_facts(x, y, settings.classes, settings.storage_dtype)))
         run_settings = dict(asdict(settings), seed=args.seed, quick=args.quick, floatX=FLOATX)

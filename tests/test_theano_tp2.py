@@ -209,6 +209,13 @@ def test_every_setting_has_a_docstring_and_the_options_come_from_the_settings():
     assert chosen == replace(QUICK, repetitions=3)
 
 
+def test_classes_default_to_the_protocols_own_order_and_the_option_replaces_them():
+    two_protocols = [theano_tp2.settings_for(theano_tp2.parse_args(argv)).classes for argv in ([], ["--protocol", "2016"])]
+    assert two_protocols == [("airplanes", "Motorbikes"), ("Motorbikes", "airplanes")]
+    chosen = theano_tp2.settings_for(theano_tp2.parse_args(["--protocol", "2016", "--classes", "airplanes", "Faces"]))
+    assert chosen.classes == ("airplanes", "Faces")
+
+
 # --- The PyTensor set-up -------------------------------------------------------------
 
 

@@ -120,10 +120,13 @@ def chosen_results_dir(args):
     return Path(QUICK_RESULTS if getattr(args, "quick", False) else "results")
 
 
-def add_classes_option(parser, default):
+def add_classes_option(parser, default, default_2016=None):
+    """--classes. With `default_2016` (a script whose 2016 protocol reads the classes in another order)
+    its default is None and the protocol's settings give the classes; check them with `check_classes`."""
+    note = f"; --protocol 2016: {' '.join(default_2016)}" if default_2016 else ""
     parser.add_argument(
-        "--classes", nargs=2, metavar=("A", "B"), default=list(default),
-        help=f"the two Caltech101 classes (default: {' '.join(default)})",
+        "--classes", nargs=2, metavar=("A", "B"), default=None if default_2016 else list(default),
+        help=f"the two Caltech101 classes (default: {' '.join(default)}{note})",
     )
 
 
