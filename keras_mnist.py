@@ -263,13 +263,13 @@ def curves_figure(runs, settings=FULL):
     """Left: validation accuracy per epoch, mean ± 1 SD over seeds. Right: every run's test
     accuracy (dots) and the mean ± SD per experiment, which the overlapping curves hide."""
     experiments = list(dict.fromkeys(r["experiment"] for r in runs))
-    mine = [[r for r in runs if r["experiment"] == experiment] for experiment in experiments]
+    groups = [[r for r in runs if r["experiment"] == experiment] for experiment in experiments]
     return curves_and_dots_figure(
-        [np.array([r["val_acc"] for r in runs]) for runs in mine], [np.array([r["test_acc"] for r in runs]) for runs in mine],
+        [np.array([r["val_acc"] for r in group]) for group in groups], [np.array([r["test_acc"] for r in group]) for group in groups],
         [settings.experiments[experiment]["label"] for experiment in experiments],
         ("validation accuracy", "Validation accuracy per epoch (mean ± SD)"),
         ("test accuracy", "Test accuracy: each seed (dot), mean ± SD (bar)"),
-        f"MNIST MLP, {len(mine[-1])} seeds per experiment")
+        f"MNIST MLP, {len(groups[-1])} seeds per experiment")
 
 
 # --- Main ----------------------------------------------------------------------------
