@@ -74,6 +74,23 @@ def test_every_quantity_has_one_format_in_every_file(tmp_path):
             assert row[0] in ("yes", "no") and row[1] != "-", (path, row)
 
 
+def test_report_has_one_title_and_the_files_it_takes_in_keep_theirs(tmp_path):
+    """Made from the committed results: random_check.md and h5_answer.md go into REPORT.md under its own
+    headings, without their "# " titles (one title per document); the files themselves keep them."""
+    import re
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results", results)
+    completed = run_script("make_report.py", "--results-dir", results)
+    assert completed.returncode == 0, completed.stderr
+    outside_code = re.sub(r"```.*?```", "", (results / "REPORT.md").read_text(), flags=re.S)
+    assert re.findall(r"^# .*", outside_code, flags=re.M) == ["# TP2 reproduction report"]
+    for name in ("random_check.md", "h5_answer.md"):
+        title, body = (results / name).read_text().split("\n", 1)
+        assert title.startswith("# ") and body.strip().splitlines()[0] in outside_code, name
+
+
 def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
     completed = run_script("make_report.py", "--results-dir", tmp_path)
     assert completed.returncode == 0, completed.stderr

@@ -42,6 +42,12 @@ def file_size(size_bytes):
     return f"{size_bytes / 1e3:.1f} kB" if size_bytes >= 1e3 else f"{size_bytes} B"
 
 
+def section_body(markdown):
+    """A standalone .md file's text without its "# " title, to go under a REPORT.md heading that names it."""
+    lines = markdown.strip().splitlines()
+    return "\n".join(lines[1:] if lines and lines[0].startswith("# ") else lines).strip() + "\n"
+
+
 def missing_note(name, target):
     """The line REPORT.md shows where a script's output is not there yet."""
     return f"*`{name}` is not in the results folder yet: run `make {target}`.*\n"

@@ -11,7 +11,7 @@ import re
 import lazy_loader
 
 from tp2.grid_store import GRID_FILE, config_key, describe, read_trials
-from tp2.report.format import (accuracy, configuration_cells, figure, file_size, markdown_table, missing_note,
+from tp2.report.format import (accuracy, configuration_cells, figure, file_size, markdown_table, missing_note, section_body,
                                read_csv, read_json)
 from tp2.stats import sample_sd
 from tp2.results import read_run_info
@@ -80,7 +80,7 @@ def section(folder):
                 f"The 2016 model file was {ORIGINAL_H5_SIZE_MB} MB; this run's best model file is "
                 f"{file_size(size.stat().st_size)}.\n"
             )
-        lines.append(h5_answer(facts).strip() + "\n")
+        lines.append(section_body(h5_answer(facts)))
         lines.append("`model_best.h5` and Figure 2 are the first configuration of `grid_summary.csv`: the best mean "
                      "validation accuracy (2016 protocol: held-out test accuracy, as the author chose), ties broken "
                      "by the smaller SD over seeds, then by grid order; it is trained again with the first seed.\n")

@@ -8,7 +8,7 @@ the 2016 numbers.
 
 import lazy_loader
 
-from tp2.report.format import (accuracy, beyond_spread, distance_in_sd, figure, markdown_table, missing_note,
+from tp2.report.format import (accuracy, beyond_spread, distance_in_sd, figure, markdown_table, missing_note, section_body,
                                read_csv, read_json, seconds)
 from tp2.results import read_run_info
 
@@ -223,7 +223,7 @@ def section(folder):
     lines.append(figure(folder, FIGURE, FIGURE_CAPTION))
     check = markdown_files(folder).get("random_check.md")
     if check:
-        lines += ["\n### Sanity check on random data\n", check.strip() + "\n"]
+        lines += ["\n### Sanity check on random data\n", section_body(check)]
     return lines
 
 
