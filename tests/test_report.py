@@ -91,6 +91,22 @@ def test_report_has_one_title_and_the_files_it_takes_in_keep_theirs(tmp_path):
         assert title.startswith("# ") and body.strip().splitlines()[0] in outside_code, name
 
 
+def test_the_som_sentence_agrees_in_number_with_the_factors_it_names():
+    """On the committed results (two such factors in the revised grid, three in the 2016 one)."""
+    import re
+
+    from tp2.report import som as som_report
+
+    sentences = [sentence for folder in (ROOT / "results", ROOT / "results" / "2016")
+                 for sentence in re.findall(r"The ANOVA finds (.+?) significant although (.+?) the accuracy plane",
+                                            som_report.markdown_files(folder)["som_anova_summary.md"])]
+    assert len(sentences) == 2
+    for names, planes in sentences:
+        several = " and " in names
+        assert "," not in names or several, names
+        assert planes == ("their SOM planes barely resemble" if several else "its SOM plane barely resembles"), names
+
+
 def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
     completed = run_script("make_report.py", "--results-dir", tmp_path)
     assert completed.returncode == 0, completed.stderr

@@ -280,10 +280,9 @@ def comparison_paragraph(facts):
             f"significant main effect (p ≥ {alpha})."
         )
     if only_anova:
-        parts.append(
-            f"The ANOVA finds {', '.join(only_anova)} significant although its SOM plane barely "
-            f"resembles the accuracy plane (|r| < {som_similar})."
-        )
+        names = " and ".join([", ".join(only_anova[:-1]), only_anova[-1]] if len(only_anova) > 1 else only_anova)
+        planes = "its SOM plane barely resembles" if len(only_anova) == 1 else "their SOM planes barely resemble"
+        parts.append(f"The ANOVA finds {names} significant although {planes} the accuracy plane (|r| < {som_similar}).")
     if not only_som and not only_anova:
         parts.append(
             f"The factors the SOM suggests (|r| ≥ {som_similar}) are exactly those with a "
