@@ -35,6 +35,16 @@ def configuration_cells(frame):
     })
 
 
+def configuration_phrase(config):
+    """One configuration in a sentence, spelled as in the tables: 'augmentation no, n1 64, n2 none,
+    dropout 0.20, relu'."""
+    import pandas as pd
+
+    cells = configuration_cells(pd.DataFrame([config])).iloc[0]
+    return (f"augmentation {cells['augmentation']}, n1 {cells['n1']}, n2 {cells['n2']}, "
+            f"dropout {cells['dropout']}, {cells['activation']}")
+
+
 def file_size(size_bytes):
     """A file size, always in the same units: '9.47 MB', '3.7 kB' or '64 B' (decimal units)."""
     if size_bytes >= 1e6:

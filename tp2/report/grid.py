@@ -10,9 +10,9 @@ import re
 
 import lazy_loader
 
-from tp2.grid_store import GRID_FILE, config_key, describe, read_trials
-from tp2.report.format import (accuracy, configuration_cells, figure, file_size, markdown_table, missing_note, section_body,
-                               read_csv, read_json)
+from tp2.grid_store import GRID_FILE, config_key, read_trials
+from tp2.report.format import (accuracy, configuration_cells, configuration_phrase, figure, file_size, markdown_table,
+                               missing_note, read_csv, read_json, section_body)
 from tp2.stats import sample_sd
 from tp2.results import read_run_info
 
@@ -134,7 +134,7 @@ def h5_answer(facts):
                          "B-tree, chunk index) outweighs what compression saves; it pays off on large arrays.")
     return f"""# What advantages does the HDF5 format provide? (Exercise 2c)
 
-Measured on this run, for the best configuration ({describe(facts['config'])}), saved with
+Measured on this run, for the best configuration ({configuration_phrase(facts['config'])}), saved with
 `model.save("model_best.h5")` (Keras 3's legacy HDF5 format).
 
 **Size.** `model_best.h5` is {file_size(facts['model_size'])} for {facts['params']:,} parameters:
