@@ -107,6 +107,13 @@ def test_the_som_sentence_agrees_in_number_with_the_factors_it_names():
         assert planes == ("their SOM planes barely resemble" if several else "its SOM plane barely resembles"), names
 
 
+def test_names_in_a_sentence_are_joined_with_commas_and_a_final_and():
+    from tp2.report.format import listed
+
+    assert [listed(names) for names in (["n1"], ["n1", "n2"], ["dropout", "n1", "n2"])] == [
+        "n1", "n1 and n2", "dropout, n1 and n2"]
+
+
 def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
     completed = run_script("make_report.py", "--results-dir", tmp_path)
     assert completed.returncode == 0, completed.stderr

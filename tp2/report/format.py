@@ -52,6 +52,11 @@ def file_size(size_bytes):
     return f"{size_bytes / 1e3:.1f} kB" if size_bytes >= 1e3 else f"{size_bytes} B"
 
 
+def listed(names):
+    """Names in a sentence: 'a', 'a and b', 'a, b and c'."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def section_body(markdown):
     """A standalone .md file's text without its "# " title, to go under a REPORT.md heading that names it."""
     lines = markdown.strip().splitlines()

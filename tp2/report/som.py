@@ -8,8 +8,8 @@ captions, tables and the paragraph comparing what the SOM suggests with what the
 import lazy_loader
 import numpy as np
 
-from tp2.report.format import (accuracy, beyond_spread, configuration_cells, figure, markdown_table, missing_note,
-                               read_csv, read_json)
+from tp2.report.format import (accuracy, beyond_spread, configuration_cells, figure, listed, markdown_table,
+                               missing_note, read_csv, read_json)
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
@@ -276,13 +276,13 @@ def comparison_paragraph(facts):
     only_anova = sorted(significant - suggested)
     if only_som:
         parts.append(
-            f"The SOM suggests {', '.join(only_som)} (|r| ≥ {som_similar}) but the ANOVA finds no "
+            f"The SOM suggests {listed(only_som)} (|r| ≥ {som_similar}) but the ANOVA finds no "
             f"significant main effect (p ≥ {alpha})."
         )
     if only_anova:
-        names = " and ".join([", ".join(only_anova[:-1]), only_anova[-1]] if len(only_anova) > 1 else only_anova)
         planes = "its SOM plane barely resembles" if len(only_anova) == 1 else "their SOM planes barely resemble"
-        parts.append(f"The ANOVA finds {names} significant although {planes} the accuracy plane (|r| < {som_similar}).")
+        parts.append(f"The ANOVA finds {listed(only_anova)} significant although {planes} the accuracy plane "
+                     f"(|r| < {som_similar}).")
     if not only_som and not only_anova:
         parts.append(
             f"The factors the SOM suggests (|r| ≥ {som_similar}) are exactly those with a "
