@@ -10,7 +10,7 @@ What changes from the report: every experiment is repeated (10 times by default)
 stratified 80/20 split per repetition (the same split for the four models), with seeds, and
 reported as mean (SD); the test set is never used for training choices; training time excludes
 compilation; learning rates and epochs are set so that every model converges (README).
-`--protocol 2016` reruns the author's recipe instead (PROTOCOL_2016 below), with one-change ablations.
+`--protocol 2016` reruns the author's recipe instead (tp2/theano_recipe_2016.py), with one-change ablations.
 
 Theano -> PyTensor (PyTensor is the maintained continuation of Theano; the API is the same):
     import theano                    -> import pytensor
@@ -50,6 +50,7 @@ from tp2.report.format import accuracy as format_accuracy
 from tp2.results import locked, results_dir, save_figure, staged, write_csv, write_json, write_run_info
 from tp2.settings import chosen_settings, option_help
 from tp2.stats import mean_and_sd, sample_sd
+from tp2.theano_recipe_2016 import ABLATIONS_2016, CHANGES, experiments_2016, normal_initial_parameters
 
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
@@ -84,11 +85,9 @@ class Settings:
     """Repetitions with different seeds, each on its own split."""
     random_check: dict = field(default_factory=lambda: dict(
         n_train=400, n_test=400, features=784, steps=10_000, learning_rate=0.1))
-    """The tutorial's random-data example (1b): n_train + n_test random samples of `features`
-    features, `steps` full-batch gradient steps at `learning_rate`."""
+    """1b: n_train + n_test random samples of `features` features; `steps` full-batch steps at `learning_rate`."""
     experiments: dict = field(default_factory=lambda: dict(EXPERIMENTS))
-    """Table 1's experiments: {name: title, hidden, batch_size, learning_rate, epochs}; an experiment
-    with `stop_change` samples `batch_size` images with replacement per step and stops early."""
+    """Table 1's experiments (EXPERIMENTS); one with `stop_change` trains as the 2016 recipe (tp2/theano_recipe_2016.py)."""
     protocol: str = "revised"
     """The protocol's name; a protocol other than the revised one writes to <results>/<name>/."""
     classes: tuple = DEFAULT_CLASSES
@@ -124,40 +123,10 @@ FULL = Settings()
 QUICK = replace(FULL, repetitions=2, random_check=dict(FULL.random_check, steps=2_000), experiments=with_epochs(
     FULL.experiments, batch=300, minibatch=10, minibatch_hidden_sigmoid=10, minibatch_hidden_relu=10))
 
-# The author's recipe (original-code/tp2: theano_tp2.py, logRegression.py, loadPlanesvsBikes.py,
-# loadImages.py, dataPartition.py), on today's stack. Minibatch models draw 10 images with
-# replacement per step and stop when the mean cross-entropy changes by less than 0.1% (or
-# after 500 steps); their "train accuracy" is that of the last minibatch of 10.
-MINIBATCH_2016 = dict(batch_size=10, learning_rate=0.1, epochs=500, stop_change=0.001)
-PROTOCOL_2016 = replace(
-    FULL,
-    protocol="2016",
-    classes=("Motorbikes", "airplanes"),  # loadPlanesvsBikes.py: Motorbikes are class 0
-    color="RGB",  # 28 x 28 x 3 = 2,352 features
-    resize="rescale-pad",
-    storage_dtype="int8",  # loadImages.py stores the [0, 1] floats in np.byte: all but exact 1.0 become 0
-    standardise=False,
-    dtype="float64",  # T.dmatrix / T.dvector
-    init="normal",  # rng.randn for every weight matrix, the hidden layer's too; biases 0
-    loss_form="sigmoid",
-    split="shuffle",  # dataPartition.py: shuffle all, the first round(0.2 N) are the test split
-    seeds=(750, 2, 123, 489, 1000, 656, 22, 123, 159, 953),  # as listed: 123 twice, so two repetitions repeat
-    repetitions=10,
-    sd_ddof=0,  # np.std's default
-    random_check=dict(n_train=320, n_test=80, features=784, steps=50, learning_rate=0.1),  # 400 samples, 20% test
-    # Full-batch gradient descent: 500 steps at 0.1; the other three: MINIBATCH_2016.
-    experiments={name: dict(spec, **(MINIBATCH_2016 if spec["batch_size"] else dict(learning_rate=0.1, epochs=500)))
-                 for name, spec in EXPERIMENTS.items()},
-)
+# The author's recipe, on today's stack, and one change each to it (tp2/theano_recipe_2016.py, read from his code).
+PROTOCOL_2016 = replace(FULL, **CHANGES, experiments=experiments_2016(EXPERIMENTS))
 QUICK_2016 = replace(PROTOCOL_2016, repetitions=2)
 PROTOCOLS = {"revised": (FULL, QUICK), "2016": (PROTOCOL_2016, QUICK_2016)}
-# One change each to the 2016 recipe, to measure what explains the distance to the revised protocol.
-ABLATIONS_2016 = {
-    "float features (no int8 storage)": dict(storage_dtype=None),
-    "grayscale (784 features)": dict(color="L"),
-    "small initial weights (zeros and Glorot)": dict(init="tutorial"),
-    "stratified split": dict(split="stratified"),
-}
 
 
 def parse_args(argv=None):
@@ -205,30 +174,15 @@ def compile_algebra():
     return pytensor.function([a, b], a**2 + b**2 + 2 * a * b, mode=COMPILE_MODE)
 
 
-def algebra_example():
-    """1a: compile the tutorial's exercise and print it on two small vectors."""
-    from tp2.pytensor_setup import FLOATX
-
-    algebra = compile_algebra()
-    sample_a, sample_b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
-    print(f"1a: a**2 + b**2 + 2*a*b for a={sample_a.tolist()}, b={sample_b.tolist()}: "
-          f"{algebra(sample_a, sample_b).tolist()}")
-
-
 # --- The models: logistic regression, optionally with one hidden layer ------------------
 
 
 def initial_parameters(settings, n_features, hidden, rng):
     """Zero weights for logistic regression (as the Theano deep learning tutorial); Glorot
-    uniform for a hidden layer (4x wider for sigmoid, as the tutorial's MLP). With
-    `init="normal"` (logRegression.py): N(0, 1) weights drawn from the RandomState `rng` in
-    the author's order (hidden weights, a discarded draw for the hidden biases, output weights)."""
+    uniform for a hidden layer (4x wider for sigmoid, as the tutorial's MLP)."""
     dtype, units = settings.dtype, settings.hidden_units
-    if settings.init == "normal":
-        if hidden is None:
-            return {"w": rng.randn(n_features), "b": np.zeros((), dtype)}
-        w1, b1 = rng.randn(n_features, units), rng.randn(units) * 0.0
-        return {"w1": w1, "b1": b1, "w": rng.randn(units), "b": np.zeros((), dtype)}
+    if settings.init == "normal":  # the 2016 recipe: N(0, 1) weights
+        return normal_initial_parameters(n_features, hidden, units, rng, dtype)
     if hidden is None:
         return {"w": np.zeros(n_features, dtype), "b": np.zeros((), dtype)}
     bound = np.sqrt(6.0 / (n_features + units)) * (4.0 if hidden == "sigmoid" else 1.0)
@@ -376,7 +330,8 @@ def main(argv=None):
         x, y = load_caltech_vectors(settings, args.data_dir)
         print(f"{settings.protocol} protocol; data: {len(y)} images, {x.shape[1]} features "
               f"({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(settings.classes))})")
-        algebra_example()
+        a, b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
+        print(f"1a: a**2 + b**2 + 2*a*b for a={a.tolist()}, b={b.tolist()}: {compile_algebra()(a, b).tolist()}")
         print(f"1b: logistic regression on random data, {settings.random_check['steps']} steps x "
               f"{settings.repetitions} repetitions")
         rows = random_check(settings, args.seed)

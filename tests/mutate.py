@@ -134,7 +134,7 @@ MUTANTS = (
         (f"{T_2016}::test_the_compiled_rmsprop_follows_the_protocol",),
         "2016 protocol: RMSprop with Keras 1's epsilon 1e-8"),
     Mutant(
-        "theano-2016-seeds-deduplicated", "theano_tp2.py",
+        "theano-2016-seeds-deduplicated", "tp2/theano_recipe_2016.py",
         "    seeds=(750, 2, 123, 489, 1000, 656, 22, 123, 159, 953),",
         "    seeds=(750, 2, 123, 489, 1000, 656, 22, 124, 159, 953),",
         (f"{T_2016}::test_the_2016_settings_are_the_authors",),
@@ -236,7 +236,7 @@ MUTANTS = (
         ("tests/test_figures.py::test_every_seed_is_a_dot_and_the_bar_is_the_mean_and_sample_sd",),
         "MNIST figure: each experiment's test accuracy bar is the mean ± the sample SD over seeds"),
     Mutant(
-        "theano-2016-sd-ddof1", "theano_tp2.py",
+        "theano-2016-sd-ddof1", "tp2/theano_recipe_2016.py",
         "    sd_ddof=0,  # np.std's default\n",
         "    sd_ddof=1,  # np.std's default\n",
         (f"{T_2016}::test_the_2016_settings_are_the_authors",),
