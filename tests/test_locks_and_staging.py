@@ -348,6 +348,16 @@ def test_verify_names_what_differs_and_leaves_timings_aside(reference, tmp_path)
         assert verdicts[name] == "identical", (name, verdicts[name])
 
 
+def test_verify_leaves_the_machine_of_a_run_aside(reference, tmp_path):
+    rerun = tmp_path / "rerun"
+    shutil.copytree(reference, rerun)
+    info = json.loads((reference / "run_x.json").read_text())
+    (rerun / "run_x.json").write_text(json.dumps(dict(info, machine="Another CPU, 64 cores")))  # the reference has none
+    assert verify(rerun, reference)["run_x.json"] == "identical"
+    (rerun / "run_x.json").write_text(json.dumps(dict(info, machine="Another CPU, 64 cores", settings={"seed": 1})))
+    assert verify(rerun, reference)["run_x.json"].startswith("differs")
+
+
 def test_verify_refuses_a_folder_that_is_not_there(reference, tmp_path):
     result = subprocess.run([sys.executable, "-m", "tp2.verify", "--results-dir", str(tmp_path / "nope"),
                              "--reference", str(reference)], cwd=ROOT, capture_output=True, text=True)

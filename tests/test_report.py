@@ -122,6 +122,18 @@ def test_report_on_an_empty_folder_says_what_to_run(tmp_path):
         assert f"`{name}` is not in the results folder yet: run `make {target}`" in report
 
 
+def test_each_run_shows_the_machine_it_ran_on_not_the_one_writing_the_report(tmp_path):
+    from tp2.report import environment
+
+    run = {"command": "python theano_tp2.py", "wall_time_s": 6.0, "date": "2026-11-29T00:00:00", "python": "3.11.7"}
+    (tmp_path / "run_theano_tp2.json").write_text(json.dumps(dict(run, machine="Some CPU, 8 cores")))
+    (tmp_path / "run_keras_mnist.json").write_text(json.dumps(run))  # written before runs recorded their machine
+    text = "\n".join(environment.section(tmp_path))
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "Some CPU, 8 cores" in rows["theano_tp2"] and "not recorded" in rows["keras_mnist"]
+    assert "- Python 3.11.7;" in text and "CPU:" not in text
+
+
 def test_a_resumed_grid_run_says_how_many_trials_it_trained(tmp_path):
     from tp2.report import environment
 

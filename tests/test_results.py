@@ -84,6 +84,16 @@ def test_read_run_info_returns_the_json_or_none(tmp_path):
     assert info["settings"] == {"seed": 4} and info["wall_time_s"] == 12.35 and info["script"] == "theano_tp2"
 
 
+def test_a_run_json_records_the_machine_it_ran_on(tmp_path):
+    import os
+
+    from tp2.results import read_run_info, write_run_info
+
+    write_run_info(tmp_path, "keras_mnist", 1.0, {})
+    machine = read_run_info(tmp_path, "keras_mnist")["machine"]
+    assert machine.endswith(f", {os.cpu_count()} cores") and not machine.startswith(",")
+
+
 def test_ctrl_c_inside_ctrl_c_deferred_waits_for_the_block_then_interrupts():
     import os
     import signal

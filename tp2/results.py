@@ -284,8 +284,21 @@ def git_state(root=REPO_ROOT):
     return {"git_commit": commit.strip(), "git_dirty": None if changes is None else bool(changes.strip())}
 
 
+def machine():
+    """The CPU model and core count of this machine, e.g. 'AMD EPYC, 2 cores'."""
+    import platform
+
+    model = None
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return f"{model or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+
+
 def write_run_info(results, script, wall_time_s, settings):
-    """results/run_<script>.json: the command, settings, wall time, versions, git commit and date of a run."""
+    """results/run_<script>.json: the command, settings, wall time, machine, versions, git commit and date of a run."""
     import platform
     import sys
 
@@ -295,6 +308,7 @@ def write_run_info(results, script, wall_time_s, settings):
         "settings": settings,
         "wall_time_s": round(float(wall_time_s), 2),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
         "python": platform.python_version(),
         "versions": library_versions(),
         **git_state(),

@@ -13,8 +13,8 @@ What is compared: CSV files field by field (numbers as numbers, text as text), J
 value by value, HDF5 files dataset by dataset (a table such as grid_search.h5's trials
 column by column), PNG figures pixel by pixel, other files byte by byte. Timings are left
 aside (columns and keys named like `time_s`, `epoch_time_s`, `*_seconds_*`, `wall_time_s`,
-`save_s`), as are a run JSON's date, command line, git commit and trials trained in this run (a
-resumed grid trains fewer), h5_facts.json's sizes of the grid as CSV and gzip (they hold the
+`save_s`), as are a run JSON's date, command line, machine, git commit and trials trained in this
+run (a resumed grid trains fewer), h5_facts.json's sizes of the grid as CSV and gzip (they hold the
 trials' times), and the benchmark files;
 Markdown is not compared (make_report.py writes it from the files above, timings included).
 `missing` is a reference file the run lacks; `extra` a file only the run has.
@@ -37,9 +37,10 @@ from tp2.cli import UserError, make_parser, run
 from tp2.results import shown
 
 TIMING = re.compile(r"(^|_)(time|seconds|wall)(_|$)|_s$")
-# Key paths left aside. A run JSON's trials trained in this run count how the run went (a resumed
-# grid trains only the trials it lacked), not what it found.
-RUN_JSON_ASIDE = {("date",), ("command",), ("git_commit",), ("git_dirty",), ("settings", "trials_trained_in_this_run")}
+# Key paths left aside. A run JSON's machine and trials trained in this run say where and how the
+# run went (a resumed grid trains only the trials it lacked), not what it found.
+RUN_JSON_ASIDE = {("date",), ("command",), ("machine",), ("git_commit",), ("git_dirty",),
+                  ("settings", "trials_trained_in_this_run")}
 # h5_facts.json's byte counts of the grid as CSV and gzip-compressed HDF5 hold the trials' train_time_s.
 H5_FACTS_ASIDE = {("grid_csv",), ("grid_gzip",)}
 NOT_COMPARED = {

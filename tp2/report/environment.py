@@ -1,9 +1,5 @@
-"""REPORT.md's last part: the machine, the libraries, each script's command and wall time,
-and the benchmarks."""
-
-import os
-import platform
-from pathlib import Path
+"""REPORT.md's last part: the libraries, each script's command, wall time and machine, and the
+benchmarks."""
 
 import lazy_loader
 
@@ -13,16 +9,6 @@ from tp2.results import read_run_info, read_text_file
 pd = lazy_loader.load("pandas")  # imported on first use, so that --help answers at once
 
 SCRIPTS = ("theano_tp2", "keras_mnist", "keras_imageTools", "som_analysis")
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def resumed_note(run):
@@ -42,7 +28,9 @@ def section(folder):
     runs = {f"{script}{suffix}": info for suffix, where in (("", folder), (" (2016)", folder / "2016"))
             for script in SCRIPTS if (info := read_run_info(where, script)) is not None}
     lines = ["## Environment and commands\n"]
-    lines.append(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}\n")
+    pythons = sorted({run["python"] for run in runs.values() if run.get("python")})
+    if pythons:
+        lines.append(f"- Python {', '.join(pythons)}; the machine of each run is in the table below\n")
     versions = next((run["versions"] for run in runs.values() if run.get("versions")), {})
     if versions:
         lines.append("- Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "\n")
@@ -52,6 +40,7 @@ def section(folder):
             "Command": f"`{run['command']}`",
             "Wall time (min)": f"{run['wall_time_s'] / 60:.1f}",
             "Finished (UTC)": run["date"],
+            "Machine": run.get("machine", "not recorded"),
             "Note": resumed_note(run),
         }
         for script, run in runs.items()
