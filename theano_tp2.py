@@ -174,6 +174,14 @@ def compile_algebra():
     return pytensor.function([a, b], a**2 + b**2 + 2 * a * b, mode=COMPILE_MODE)
 
 
+def algebra_example():
+    """1a: compile the tutorial's exercise and print it on two small vectors."""
+    from tp2.pytensor_setup import FLOATX
+
+    a, b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
+    print(f"1a: a**2 + b**2 + 2*a*b for a={a.tolist()}, b={b.tolist()}: {compile_algebra()(a, b).tolist()}")
+
+
 # --- The models: logistic regression, optionally with one hidden layer ------------------
 
 
@@ -330,8 +338,7 @@ def main(argv=None):
         x, y = load_caltech_vectors(settings, args.data_dir)
         print(f"{settings.protocol} protocol; data: {len(y)} images, {x.shape[1]} features "
               f"({', '.join(f'{int((y == i).sum())} {c}' for i, c in enumerate(settings.classes))})")
-        a, b = np.array([1, 2, 3], FLOATX), np.array([4, 5, 6], FLOATX)
-        print(f"1a: a**2 + b**2 + 2*a*b for a={a.tolist()}, b={b.tolist()}: {compile_algebra()(a, b).tolist()}")
+        algebra_example()
         print(f"1b: logistic regression on random data, {settings.random_check['steps']} steps x "
               f"{settings.repetitions} repetitions")
         rows = random_check(settings, args.seed)
